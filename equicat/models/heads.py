@@ -1,0 +1,62 @@
+"""Heads shared by all equicat models: conservative forces and stress by autograd."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from equicat.data import AtomicGraph
+
+
+__all__ = ["conservative_outputs"]
+
+
+def conservative_outputs(
+    energy_fn: Callable[[Tensor], Tensor],
+    graph: AtomicGraph,
+    compute_stress: bool,
+    training: bool,
+) -> dict[str, Tensor]:
+    """Energy, forces ``-dE/dr`` and (optionally) stress ``(1/V) dE/d(strain)``.
+
+    The strain ``eps`` ``[B, 3, 3]`` (zero) displaces every edge vector as
+    ``r' = r (I + eps)``, so ``dE/d eps`` is the virial derivative; with ASE's sign convention
+    the stress is ``sigma = (1/V) dE/d eps`` (negative under compression), in eV/Å^3.
+
+    Args:
+        energy_fn: Maps edge vectors ``[E, 3]`` Å to per-system energies ``[B]`` eV.
+        graph: The batch (positions, cell, shifts).
+        compute_stress: Also return ``stress [B, 3, 3]``; needs a cell on every system.
+        training: Keep the graph for a backward pass through the forces.
+
+    Returns:
+        ``{"energy": [B], "forces": [N, 3], "stress"?: [B, 3, 3]}``.
+    """
+    with torch.enable_grad():
+        positions = graph.positions.detach().requires_grad_(True)
+        inputs = [positions]
+        vec = graph.with_positions(positions).edge_vectors()
+        if compute_stress:
+            b = graph.num_systems
+            strain = positions.new_zeros(b, 3, 3, requires_grad=True)
+            inputs.append(strain)
+            sys_of_edge = graph.batch[graph.edge_index[1]]
+            vec = vec + torch.bmm(vec[:, None, :], strain[sys_of_edge])[:, 0]
+        energy = energy_fn(vec)
+        grads = torch.autograd.grad(
+            energy.sum(), inputs, create_graph=training, allow_unused=True
+        )
+    out = {"energy": energy}
+    forces = grads[0] if grads[0] is not None else torch.zeros_like(positions)
+    out["forces"] = -forces
+    if compute_stress:
+        volume = torch.linalg.det(graph.cell).abs()
+        if bool((volume < 1e-9).any()):
+            raise ValueError("stress needs a cell with non-zero volume on every system")
+        g = grads[1] if grads[1] is not None else torch.zeros_like(graph.cell)
+        out["stress"] = g / volume[:, None, None]
+    return out

@@ -1,0 +1,32 @@
+"""SO(3) toolkit: harmonics, Wigner-D and edge frames, layouts, SO(2) layers, grids, norms."""
+
+from equicat.so3.activations import GridMLP, SeparableS2Activation, SmoothLeakyReLU
+from equicat.so3.grid import SphereGrid, quadrature_weights
+from equicat.so3.harmonics import num_coefficients, spherical_harmonics
+from equicat.so3.layout import CoefficientLayout
+from equicat.so3.linear import SO3Linear
+from equicat.so3.norms import SeparableLayerNorm
+from equicat.so3.radial import BesselBasis, GaussianBasis, PolynomialEnvelope, RadialMLP
+from equicat.so3.so2 import SO2Linear
+from equicat.so3.wigner import WignerD, edge_frames, rotate_points
+
+__all__ = [
+    "BesselBasis",
+    "CoefficientLayout",
+    "GaussianBasis",
+    "GridMLP",
+    "PolynomialEnvelope",
+    "RadialMLP",
+    "SO2Linear",
+    "SO3Linear",
+    "SeparableLayerNorm",
+    "SeparableS2Activation",
+    "SmoothLeakyReLU",
+    "SphereGrid",
+    "WignerD",
+    "edge_frames",
+    "num_coefficients",
+    "quadrature_weights",
+    "rotate_points",
+    "spherical_harmonics",
+]

@@ -1,0 +1,69 @@
+"""Point-wise and sphere-grid activations for equivariant features."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import Tensor, nn
+
+from equicat.so3.grid import SphereGrid
+
+__all__ = ["SmoothLeakyReLU", "SeparableS2Activation", "GridMLP"]
+
+
+class SmoothLeakyReLU(nn.Module):
+    """``f(x) = (1+a)/2 x + (1-a)/2 x (2 sigmoid(x) - 1)``: a smooth leaky ReLU (slope a < 0)."""
+
+    def __init__(self, negative_slope: float = 0.2) -> None:
+        super().__init__()
+        self.alpha = negative_slope
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.alpha}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply element-wise."""
+        a = self.alpha
+        return 0.5 * (1 + a) * x + 0.5 * (1 - a) * x * (2 * torch.sigmoid(x) - 1)
+
+
+class SeparableS2Activation(nn.Module):
+    """Separable S^2 activation (EquiformerV2 sec. 3.2).
+
+    Invariant channels go through SiLU directly; all degrees are projected to the sphere grid,
+    passed through SiLU point-wise and projected back, and degree 0 of the result is replaced
+    by the activated invariants.
+
+    Shapes: ``forward(scalars [B, C], x [B, n, C]) -> [B, n, C]`` (coefficients in the grid's
+    layout, degree 0 first).
+    """
+
+    def __init__(self, grid: SphereGrid) -> None:
+        super().__init__()
+        self.grid = grid
+
+    def forward(self, scalars: Tensor, x: Tensor) -> Tensor:
+        """Activate (shapes in the class docstring)."""
+        out = self.grid.from_grid(F.silu(self.grid.to_grid(x)))
+        return torch.cat((F.silu(scalars)[:, None], out[:, 1:]), dim=1)
+
+
+class GridMLP(nn.Module):
+    """A bias-free SiLU MLP applied point-wise on the sphere grid (EquiformerV2's FFN).
+
+    Shapes: ``[B, n, C] -> [B, n, C]`` (same layout, the grid's).
+    """
+
+    def __init__(self, grid: SphereGrid, channels: int, depth: int = 3) -> None:
+        super().__init__()
+        self.grid = grid
+        layers: list[nn.Module] = []
+        for i in range(depth):
+            layers.append(nn.Linear(channels, channels, bias=False))
+            if i < depth - 1:
+                layers.append(nn.SiLU())
+        self.mlp = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply the point-wise MLP on the grid (shapes in the class docstring)."""
+        return self.grid.from_grid(self.mlp(self.grid.to_grid(x)))

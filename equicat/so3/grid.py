@@ -1,0 +1,96 @@
+"""Transforms between coefficients and values on a latitude-longitude sphere grid.
+
+The grid has ``res_beta`` polar angles ``beta_b = pi (b + 1/2) / res_beta`` (measured from the
+polar axis y) and ``res_alpha`` azimuths ``alpha_a = 2 pi a / res_alpha``. Point
+``(b, a)`` is ``(sin b sin a, cos b, sin b cos a)``.
+
+``to_grid``: ``f(p) = sum_i c_i Y_i(p) / sqrt((2l + 1)(lmax + 1))``;
+``from_grid``: ``c_i = (lmax + 1)^(1/2) (2l + 1)^(1/2) sum_p w_b / (2 res_alpha) f(p) Y_i(p)``,
+with ``w_b`` the equiangular quadrature weights exact for polynomials of degree
+``< res_beta`` in ``cos beta`` (so ``from_grid(to_grid(c)) = c`` for band-limited input).
+When ``mmax < lmax`` both matrices carry an extra factor ``sqrt((2l + 1) / (2 mmax + 1))``
+for ``l > mmax``; this is the convention of the published EquiformerV2 weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from equicat.so3.constants import ConstantCache
+from equicat.so3.harmonics import spherical_harmonics
+from equicat.so3.layout import CoefficientLayout
+
+__all__ = ["SphereGrid", "quadrature_weights"]
+
+
+def quadrature_weights(res_beta: int) -> np.ndarray:
+    """Weights ``w_b`` with ``sum_b w_b P(cos beta_b) = int_0^pi P(cos beta) sin beta d beta``.
+
+    Exact for polynomials ``P`` of degree ``< res_beta`` (solved from Legendre moments).
+    """
+    x = np.cos((np.arange(res_beta) + 0.5) / res_beta * np.pi)
+    vander = np.stack([np.polynomial.legendre.Legendre.basis(k)(x) for k in range(res_beta)])
+    rhs = np.zeros(res_beta)
+    rhs[0] = 2.0
+    return np.linalg.solve(vander, rhs)
+
+
+class SphereGrid(nn.Module):
+    """Coefficient <-> grid transforms for a layout.
+
+    Args:
+        layout: Which coefficients (and in which order) the features hold.
+        res_beta: Number of polar angles.
+        res_alpha: Number of azimuths.
+        order: ``"m_major"`` (edge-frame features) or ``"l_major"`` (global-frame features).
+
+    Shapes: ``to_grid`` maps ``[B, n, C] -> [B, G, C]`` with ``G = res_beta * res_alpha``,
+    ``from_grid`` maps back.
+    """
+
+    def __init__(
+        self, layout: CoefficientLayout, res_beta: int, res_alpha: int, order: str = "m_major"
+    ) -> None:
+        super().__init__()
+        self.layout = layout
+        self.res_beta, self.res_alpha = res_beta, res_alpha
+        beta = (torch.arange(res_beta, dtype=torch.float64) + 0.5) / res_beta * math.pi
+        alpha = torch.arange(res_alpha, dtype=torch.float64) / res_alpha * 2 * math.pi
+        b, a = torch.meshgrid(beta, alpha, indexing="ij")
+        points = torch.stack((b.sin() * a.sin(), b.cos(), b.sin() * a.cos()), -1).reshape(-1, 3)
+        if order not in ("m_major", "l_major"):
+            raise ValueError(f"order must be 'm_major' or 'l_major', got {order!r}")
+        self.order = order
+        idx = list(layout.m_major if order == "m_major" else layout.l_major)
+        y = spherical_harmonics(layout.lmax, points)[:, idx]  # [G, n]
+        deg = torch.tensor([CoefficientLayout.degree(i) for i in idx], dtype=torch.float64)
+        scale = torch.sqrt((2 * deg + 1) * (layout.lmax + 1))
+        if layout.mmax < layout.lmax:
+            scale_extra = torch.where(
+                deg > layout.mmax, torch.sqrt((2 * deg + 1) / (2 * layout.mmax + 1)), 1.0
+            )
+        else:
+            scale_extra = torch.ones_like(deg)
+        w = torch.from_numpy(quadrature_weights(res_beta)).repeat_interleave(res_alpha)
+        to_grid = y / scale * scale_extra  # [G, n]
+        from_grid = (y * (w / (2 * res_alpha))[:, None]) * scale * scale_extra  # [G, n]
+        self.const = ConstantCache(to_grid=to_grid, from_grid=from_grid.T.contiguous())
+
+    def extra_repr(self) -> str:
+        lay = self.layout
+        return (
+            f"lmax={lay.lmax}, mmax={lay.mmax}, grid={self.res_beta}x{self.res_alpha}, "
+            f"order={self.order}"
+        )
+
+    def to_grid(self, x: Tensor) -> Tensor:
+        """``[B, n, C]`` coefficients -> ``[B, G, C]`` grid values."""
+        return torch.matmul(self.const.get("to_grid", x), x)
+
+    def from_grid(self, x: Tensor) -> Tensor:
+        """``[B, G, C]`` grid values -> ``[B, n, C]`` coefficients."""
+        return torch.matmul(self.const.get("from_grid", x), x)
