@@ -1,0 +1,39 @@
+"""The ``equicat`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from equicat.cli import predict
+
+__all__ = ["main"]
+
+COMMANDS = {"predict": predict}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one sub-command per module in :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="equicat", description="Equivariant ML interatomic potentials for ASE users."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, module in COMMANDS.items():
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(COMMANDS[args.command].run(args) or 0)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"equicat {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

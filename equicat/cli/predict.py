@@ -1,0 +1,73 @@
+"""``equicat predict``: energy and max force of each structure."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the sub-command."""
+    p = sub.add_parser(
+        "predict",
+        help="energy and max force of structures",
+        description="Predict energies and forces. Reads any format ASE reads; every frame of "
+        "each file is predicted.",
+    )
+    p.add_argument("structures", nargs="+", help="structure files (extxyz, cif, POSCAR, traj, ...)")
+    p.add_argument("--checkpoint", required=True, help="equicat or fairchem-1.x checkpoint file")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--batch-size", type=int, default=16, help="structures per forward pass")
+    p.add_argument("--json", action="store_true", help="machine-readable output (one JSON list)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``equicat predict``."""
+    import ase.io
+
+    from equicat.calculators import Predictor
+
+    frames, names = [], []
+    for path in args.structures:
+        try:
+            read = ase.io.read(path, ":")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"structure file {path!r} does not exist") from None
+        except Exception as err:
+            raise ValueError(f"cannot read structure file {path!r}: {err}") from err
+        read = read if isinstance(read, list) else [read]
+        frames += read
+        names += [f"{path}@{i}" if len(read) > 1 else path for i in range(len(read))]
+    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, dtype=args.dtype)
+    results = predictor.predict(frames, batch_size=args.batch_size)
+    rows = []
+    for name, atoms, res in zip(names, frames, results, strict=True):
+        forces = np.asarray(res["forces"])
+        rows.append(
+            {
+                "structure": name,
+                "formula": atoms.get_chemical_formula(),
+                "natoms": len(atoms),
+                "energy": res["energy"],
+                "max_force": float(np.linalg.norm(forces, axis=1).max()) if len(forces) else 0.0,
+                "forces": forces.tolist(),
+            }
+        )
+    if args.json:
+        json.dump(rows, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    width = max(len(r["structure"]) for r in rows)
+    print(f"{'structure':<{width}}  {'formula':<12} {'atoms':>6} {'energy/eV':>14} {'max|F|/eV/Å':>12}")
+    for r in rows:
+        print(
+            f"{r['structure']:<{width}}  {r['formula']:<12} {r['natoms']:>6} "
+            f"{r['energy']:>14.6f} {r['max_force']:>12.6f}"
+        )
+    return 0
