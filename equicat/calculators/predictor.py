@@ -26,7 +26,12 @@ def _resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
         return torch.float32
     if isinstance(dtype, torch.dtype):
         return dtype
-    table = {"float32": torch.float32, "float64": torch.float64, "fp32": torch.float32, "fp64": torch.float64}
+    table = {
+        "float32": torch.float32,
+        "float64": torch.float64,
+        "fp32": torch.float32,
+        "fp64": torch.float64,
+    }
     try:
         return table[str(dtype)]
     except KeyError:
@@ -85,7 +90,8 @@ class Predictor:
                 if not known:
                     symbol = atoms[i].symbol if 0 < z < 119 else str(z)
                     allowed = (
-                        f"elements {sorted(self.elements)}" if self.elements is not None
+                        f"elements {sorted(self.elements)}"
+                        if self.elements is not None
                         else f"atomic numbers 1..{limit - 1}"
                     )
                     raise ValueError(

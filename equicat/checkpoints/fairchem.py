@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from equicat.models.equiformer_v2 import EquiformerV2Config
@@ -63,7 +62,11 @@ _NORM = [(r"norm_l0\.", "norm_l0."), (r"affine_weight$", "affine_weight")]
 _PREFIXES = [
     (r"sphere_embedding\.", "atom_embedding.", []),
     (r"edge_degree_embedding\.rad_func\.", "edge_degree.radial.", []),
-    (r"edge_degree_embedding\.", "edge_degree.edge.", [(r"(source|target)_embedding\.", r"\1_embedding.")]),
+    (
+        r"edge_degree_embedding\.",
+        "edge_degree.edge.",
+        [(r"(source|target)_embedding\.", r"\1_embedding.")],
+    ),
     (r"blocks\.(\d+)\.norm_1\.", r"blocks.\1.norm_attn.", _NORM),
     (r"blocks\.(\d+)\.norm_2\.", r"blocks.\1.norm_ffn.", _NORM),
     (r"blocks\.(\d+)\.ga\.", r"blocks.\1.attn.", _ATTN),

@@ -23,7 +23,15 @@ from torch import Tensor, nn
 from equicat.checkpoints.fairchem import equiformer_v2_from_fairchem, is_fairchem_checkpoint
 from equicat.models import build_from_config, model_name
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "CheckpointError", "save", "load", "load_model"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "Checkpoint",
+    "CheckpointError",
+    "save",
+    "load",
+    "load_model",
+]
 
 FORMAT = "equicat-checkpoint"
 FORMAT_VERSION = 1
@@ -66,7 +74,10 @@ class Checkpoint:
 def _git_sha() -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
             cwd=Path(__file__).parent,
         )
     except (OSError, subprocess.SubprocessError):
@@ -112,9 +123,9 @@ def save(
         "model_name": model_name(model),
         "model_config": model.config.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "ema_state_dict": None if ema_state_dict is None else {
-            k: v.detach().cpu() for k, v in ema_state_dict.items()
-        },
+        "ema_state_dict": None
+        if ema_state_dict is None
+        else {k: v.detach().cpu() for k, v in ema_state_dict.items()},
         "provenance": provenance,
         "metrics": metrics or {},
         **top,

@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="equicat", description="Equivariant ML interatomic potentials for ASE users."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, module in COMMANDS.items():
+    for module in COMMANDS.values():
         module.add_parser(sub)
     return parser
 

@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return 0
     width = max(len(r["structure"]) for r in rows)
-    print(f"{'structure':<{width}}  {'formula':<12} {'atoms':>6} {'energy/eV':>14} {'max|F|/eV/Å':>12}")
+    header = f"{'structure':<{width}}  {'formula':<12} {'atoms':>6} {'energy/eV':>14}"
+    print(f"{header} {'max|F|/eV/Å':>12}")
     for r in rows:
         print(
             f"{r['structure']:<{width}}  {r['formula']:<12} {r['natoms']:>6} "

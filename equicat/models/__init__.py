@@ -9,7 +9,14 @@ from torch import nn
 
 from equicat.models.equiformer_v2 import EquiformerV2, EquiformerV2Config
 
-__all__ = ["MODELS", "build", "build_from_config", "model_name", "EquiformerV2", "EquiformerV2Config"]
+__all__ = [
+    "MODELS",
+    "build",
+    "build_from_config",
+    "model_name",
+    "EquiformerV2",
+    "EquiformerV2Config",
+]
 
 # name -> (model class, config class); later: escn, scn, est, allegro, gcn
 MODELS: dict[str, tuple[type[nn.Module], type]] = {
@@ -21,7 +28,9 @@ def _entry(name: str) -> tuple[type[nn.Module], type]:
     try:
         return MODELS[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}") from None
+        raise ValueError(
+            f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}"
+        ) from None
 
 
 def build(name: str, **config: Any) -> nn.Module:
@@ -33,7 +42,9 @@ def build(name: str, **config: Any) -> nn.Module:
     known = {f.name for f in fields(cfg_cls)}
     unknown = sorted(set(config) - known)
     if unknown:
-        raise ValueError(f"unknown config field(s) {unknown} for model {name!r}; known: {sorted(known)}")
+        raise ValueError(
+            f"unknown config field(s) {unknown} for model {name!r}; known: {sorted(known)}"
+        )
     return cls(cfg_cls(**config))
 
 

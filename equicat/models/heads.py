@@ -47,9 +47,7 @@ def conservative_outputs(
             sys_of_edge = graph.batch[graph.edge_index[1]]
             vec = vec + torch.bmm(vec[:, None, :], strain[sys_of_edge])[:, 0]
         energy = energy_fn(vec)
-        grads = torch.autograd.grad(
-            energy.sum(), inputs, create_graph=training, allow_unused=True
-        )
+        grads = torch.autograd.grad(energy.sum(), inputs, create_graph=training, allow_unused=True)
     out = {"energy": energy}
     forces = grads[0] if grads[0] is not None else torch.zeros_like(positions)
     out["forces"] = -forces

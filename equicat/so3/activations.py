@@ -19,6 +19,7 @@ class SmoothLeakyReLU(nn.Module):
         self.alpha = negative_slope
 
     def extra_repr(self) -> str:
+        """What this module maps (shown in ``print(model)``)."""
         return f"negative_slope={self.alpha}"
 
     def forward(self, x: Tensor) -> Tensor:
@@ -44,18 +45,25 @@ class SeparableS2Activation(nn.Module):
 
     def forward(self, scalars: Tensor, x: Tensor) -> Tensor:
         """Activate (shapes in the class docstring)."""
-        out = self.grid.from_grid(F.silu(self.grid.to_grid(x)))
+        out = self.grid.apply(x, F.silu)
         return torch.cat((F.silu(scalars)[:, None], out[:, 1:]), dim=1)
 
 
 class GridMLP(nn.Module):
     """A bias-free SiLU MLP applied point-wise on the sphere grid (EquiformerV2's FFN).
 
+    ``from_grid(L_k(... SiLU(L_1(to_grid(x)))))``. Because a bias-free linear layer over
+    channels commutes with the grid transforms (which act on the coefficient axis), the first
+    and last layers are applied to the ``n`` coefficients instead of the ``G`` grid points;
+    only the middle layers run on the grid. The function is unchanged.
+
     Shapes: ``[B, n, C] -> [B, n, C]`` (same layout, the grid's).
     """
 
     def __init__(self, grid: SphereGrid, channels: int, depth: int = 3) -> None:
         super().__init__()
+        if depth < 2:
+            raise ValueError(f"GridMLP needs depth >= 2, got {depth}")
         self.grid = grid
         layers: list[nn.Module] = []
         for i in range(depth):
@@ -64,6 +72,16 @@ class GridMLP(nn.Module):
                 layers.append(nn.SiLU())
         self.mlp = nn.Sequential(*layers)
 
+    def _middle(self, g: Tensor) -> Tensor:
+        # grid values [k, G, C]: SiLU, then each middle layer followed by SiLU
+        g = F.silu(g)
+        for layer in list(self.mlp)[2:-1]:
+            g = layer(g)
+        return g
+
     def forward(self, x: Tensor) -> Tensor:
         """Apply the point-wise MLP on the grid (shapes in the class docstring)."""
-        return self.grid.from_grid(self.mlp(self.grid.to_grid(x)))
+        first, last = self.mlp[0], self.mlp[-1]
+        h = first(x)  # [B, n, C], commutes with to_grid
+        h = self.grid.apply_channels_last(h, self._middle)
+        return last(h)  # commutes with from_grid

@@ -15,6 +15,7 @@ for ``l > mmax``; this is the convention of the published EquiformerV2 weights.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -78,9 +79,16 @@ class SphereGrid(nn.Module):
         w = torch.from_numpy(quadrature_weights(res_beta)).repeat_interleave(res_alpha)
         to_grid = y / scale * scale_extra  # [G, n]
         from_grid = (y * (w / (2 * res_alpha))[:, None]) * scale * scale_extra  # [G, n]
-        self.const = ConstantCache(to_grid=to_grid, from_grid=from_grid.T.contiguous())
+        from_grid = from_grid.T.contiguous()  # [n, G]
+        self.const = ConstantCache(
+            to_grid=to_grid,
+            from_grid=from_grid,
+            to_grid_t=to_grid.T.contiguous(),
+            from_grid_t=from_grid.T.contiguous(),
+        )
 
     def extra_repr(self) -> str:
+        """What this module maps (shown in ``print(model)``)."""
         lay = self.layout
         return (
             f"lmax={lay.lmax}, mmax={lay.mmax}, grid={self.res_beta}x{self.res_alpha}, "
@@ -94,3 +102,57 @@ class SphereGrid(nn.Module):
     def from_grid(self, x: Tensor) -> Tensor:
         """``[B, G, C]`` grid values -> ``[B, n, C]`` coefficients."""
         return torch.matmul(self.const.get("from_grid", x), x)
+
+    def _chunk_rows(self, budget_bytes: int = 1 << 20) -> int:
+        """Rows per chunk so one chunk of grid values (float32) stays in a core's cache."""
+        return max(64, budget_bytes // (4 * self.res_beta * self.res_alpha))
+
+    def apply(self, x: Tensor, fn: Callable[[Tensor], Tensor]) -> Tensor:
+        """``from_grid(fn(to_grid(x)))`` for an element-wise ``fn``, without storing the grid.
+
+        Grid values are laid out channels-major, ``[B*C, G]``, so both transforms are plain
+        GEMMs, and rows are processed in cache-sized chunks: the grid (``G / n`` times larger
+        than the coefficients) never goes to main memory. With autograd recording, the
+        chunks are concatenated instead of written in place.
+
+        Args:
+            x: ``[B, n, C]`` coefficients.
+            fn: Element-wise function (e.g. SiLU).
+
+        Returns:
+            ``[B, n, C]`` coefficients.
+        """
+        b, n, c = x.shape
+        to_grid_t = self.const.get("to_grid_t", x)  # [n, G]
+        from_grid_t = self.const.get("from_grid_t", x)  # [G, n]
+        rows = x.transpose(1, 2).reshape(b * c, n)  # [B*C, n]
+        step = self._chunk_rows()
+        if torch.is_grad_enabled() and (x.requires_grad or to_grid_t.requires_grad):
+            parts = [
+                fn(rows[i : i + step] @ to_grid_t) @ from_grid_t for i in range(0, b * c, step)
+            ]
+            out = torch.cat(parts) if parts else rows.new_zeros(0, n)
+        else:
+            out = rows.new_empty(b * c, n)
+            for i in range(0, b * c, step):
+                torch.mm(fn(rows[i : i + step] @ to_grid_t), from_grid_t, out=out[i : i + step])
+        return out.reshape(b, c, n).transpose(1, 2)  # [B*C, n] -> [B, n, C]
+
+    def apply_channels_last(self, x: Tensor, fn: Callable[[Tensor], Tensor]) -> Tensor:
+        """``from_grid(fn(to_grid(x)))`` for an ``fn`` that mixes channels point-wise.
+
+        Processes cache-sized groups of rows of ``x`` (``[B, n, C] -> [k, G, C]`` grids).
+
+        Args:
+            x: ``[B, n, C]`` coefficients.
+            fn: Map on ``[..., C]`` grid values (e.g. an MLP over channels).
+
+        Returns:
+            ``[B, n, C']`` coefficients.
+        """
+        b, _, c = x.shape
+        to_grid = self.const.get("to_grid", x)  # [G, n]
+        from_grid = self.const.get("from_grid", x)  # [n, G]
+        step = max(1, self._chunk_rows() // max(c, 1))
+        parts = [from_grid @ fn(to_grid @ x[i : i + step]) for i in range(0, b, step)]
+        return torch.cat(parts) if len(parts) != 1 else parts[0]

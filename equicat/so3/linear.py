@@ -30,6 +30,7 @@ class SO3Linear(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels))
 
     def extra_repr(self) -> str:
+        """What this module maps (shown in ``print(model)``)."""
         return f"lmax={self.lmax}, in={self.in_channels}, out={self.out_channels}"
 
     def forward(self, x: Tensor) -> Tensor:

@@ -32,10 +32,13 @@ class SeparableLayerNorm(nn.Module):
         self.lmax, self.channels, self.eps = lmax, channels, eps
         self.norm_l0 = nn.LayerNorm(channels, eps=eps)
         self.affine_weight = nn.Parameter(torch.ones(lmax, channels))
-        balance = [1.0 / (lmax * (2 * l_ + 1)) for l_ in range(1, lmax + 1) for _ in range(2 * l_ + 1)]
+        balance = [
+            1.0 / (lmax * (2 * l_ + 1)) for l_ in range(1, lmax + 1) for _ in range(2 * l_ + 1)
+        ]
         self.register_buffer("balance", torch.tensor(balance), persistent=False)
 
     def extra_repr(self) -> str:
+        """What this module maps (shown in ``print(model)``)."""
         return f"lmax={self.lmax}, channels={self.channels}, eps={self.eps}"
 
     def forward(self, x: Tensor) -> Tensor:

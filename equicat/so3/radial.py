@@ -27,6 +27,7 @@ class GaussianBasis(nn.Module):
         self.coeff = -0.5 / (width * delta) ** 2
 
     def extra_repr(self) -> str:
+        """What this module maps (shown in ``print(model)``)."""
         return f"[{self.start}, {self.stop}] Å, num={self.num}, width={self.width}"
 
     def forward(self, d: Tensor) -> Tensor:

@@ -60,6 +60,7 @@ class SO2Linear(nn.Module):
         return sum(self.layout.m_sizes) * self.in_channels
 
     def extra_repr(self) -> str:
+        """What this module maps (shown in ``print(model)``)."""
         lay = self.layout
         return (
             f"lmax={lay.lmax}, mmax={lay.mmax}, in={self.in_channels}, out={self.out_channels}, "

@@ -107,6 +107,7 @@ class WignerD(nn.Module):
         self.const = ConstantCache(points=points, pinv=torch.cat(pinvs, dim=1))
 
     def extra_repr(self) -> str:
+        """What this module maps (shown in ``print(model)``)."""
         return f"lmax={self.lmax}"
 
     def forward(self, vectors: Tensor) -> Tensor:

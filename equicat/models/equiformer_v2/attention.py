@@ -107,6 +107,7 @@ class GraphAttention(nn.Module):
         self.proj = SO3Linear(num_heads * value_channels, out_channels, lmax)
 
     def extra_repr(self) -> str:
+        """What this module maps (shown in ``print(model)``)."""
         return f"lmax={self.lmax}, mmax={self.mmax}, heads={self.num_heads}"
 
     def forward(self, x: Tensor, ctx: EdgeContext) -> Tensor:

@@ -60,7 +60,8 @@ class EdgeDegreeEmbedding(nn.Module):
         deg = torch.tensor([l_ for l_ in range(lmax + 1) for _ in range(2 * l_ + 1)])
         self.register_buffer("degree_index", deg, persistent=False)
         inv = [
-            (1 / math.sqrt(2 * l_ + 1)) * (math.sqrt((2 * l_ + 1) / (2 * mmax + 1)) if l_ > mmax else 1)
+            (1 / math.sqrt(2 * l_ + 1))
+            * (math.sqrt((2 * l_ + 1) / (2 * mmax + 1)) if l_ > mmax else 1)
             for l_ in range(lmax + 1)
             for _ in range(2 * l_ + 1)
         ]

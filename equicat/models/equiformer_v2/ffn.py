@@ -21,12 +21,19 @@ class FeedForward(nn.Module):
     """
 
     def __init__(
-        self, lmax: int, in_channels: int, hidden_channels: int, out_channels: int, grid_resolution: int
+        self,
+        lmax: int,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        grid_resolution: int,
     ) -> None:
         super().__init__()
         self.linear_1 = SO3Linear(in_channels, hidden_channels, lmax)
         self.scalar_mlp = nn.Sequential(nn.Linear(in_channels, hidden_channels), nn.SiLU())
-        grid = SphereGrid(CoefficientLayout(lmax, lmax), grid_resolution, grid_resolution, "l_major")
+        grid = SphereGrid(
+            CoefficientLayout(lmax, lmax), grid_resolution, grid_resolution, "l_major"
+        )
         self.grid_mlp = GridMLP(grid, hidden_channels)
         self.linear_2 = SO3Linear(hidden_channels, out_channels, lmax)
 
@@ -37,5 +44,3 @@ class FeedForward(nn.Module):
         h = self.grid_mlp(h)
         h = torch.cat((gate[:, None], h[:, 1:]), dim=1)
         return self.linear_2(h)
-
-

@@ -16,7 +16,9 @@ class EnergyHead(nn.Module):
     Shapes: ``forward(x [N, n, C], batch [N], num_systems) -> [B]`` (network units).
     """
 
-    def __init__(self, lmax: int, channels: int, hidden: int, grid_resolution: int, avg_num_nodes: float):
+    def __init__(
+        self, lmax: int, channels: int, hidden: int, grid_resolution: int, avg_num_nodes: float
+    ):
         super().__init__()
         self.ffn = FeedForward(lmax, channels, hidden, 1, grid_resolution)
         self.avg_num_nodes = avg_num_nodes

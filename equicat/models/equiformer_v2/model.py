@@ -91,7 +91,10 @@ class EquiformerV2(nn.Module):
         self.blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.num_layers))
         self.norm = SeparableLayerNorm(cfg.lmax, cfg.sphere_channels)
         self.energy_head = EnergyHead(
-            cfg.lmax, cfg.sphere_channels, cfg.ffn_hidden_channels, cfg.grid_resolution,
+            cfg.lmax,
+            cfg.sphere_channels,
+            cfg.ffn_hidden_channels,
+            cfg.grid_resolution,
             cfg.avg_num_nodes,
         )
         self.force_head = DirectForceHead(_attention(cfg, 1)) if cfg.forces == "direct" else None
@@ -118,6 +121,7 @@ class EquiformerV2(nn.Module):
         return self.config.forces == "conservative"
 
     def extra_repr(self) -> str:
+        """What this module maps (shown in ``print(model)``)."""
         c = self.config
         return (
             f"lmax={c.lmax}, mmax={c.mmax}, channels={c.sphere_channels}, "
