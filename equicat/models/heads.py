@@ -25,7 +25,8 @@ def conservative_outputs(
 
     The strain ``eps`` ``[B, 3, 3]`` (zero) displaces every edge vector as
     ``r' = r (I + eps)``, so ``dE/d eps`` is the virial derivative; with ASE's sign convention
-    the stress is ``sigma = (1/V) dE/d eps`` (negative under compression), in eV/Å^3.
+    the stress is ``sigma = (1/V) sym(dE/d eps)`` (negative under compression), in eV/Å^3,
+    symmetrised as for a symmetric strain (what ASE's finite-difference stress measures).
 
     Args:
         energy_fn: Maps edge vectors ``[E, 3]`` Å to per-system energies ``[B]`` eV.
@@ -56,5 +57,7 @@ def conservative_outputs(
         if bool((volume < 1e-9).any()):
             raise ValueError("stress needs a cell with non-zero volume on every system")
         g = grads[1] if grads[1] is not None else torch.zeros_like(graph.cell)
-        out["stress"] = g / volume[:, None, None]
+        # derivative w.r.t. a symmetric strain (the grid activations leave a tiny antisymmetric
+        # part in dE/d eps; a stress tensor is symmetric)
+        out["stress"] = 0.5 * (g + g.transpose(1, 2)) / volume[:, None, None]
     return out

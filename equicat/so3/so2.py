@@ -81,15 +81,15 @@ class SO2Linear(nn.Module):
         outs = [y0.reshape(e, sizes[0], c_out)]
         start, r_start = sizes[0], sizes[0] * c_in
         for n, fc in zip(sizes[1:], self.fc_m, strict=True):
-            # [E, 2n, C_in] -> [E, 2, n C_in]; row 0 = +m, row 1 = -m
-            xm = x[:, start : start + 2 * n].reshape(e, 2, n * c_in)
+            # [E, 2n, C_in] -> [E, 2 n C_in]: the +m block then the -m block
+            xm = x[:, start : start + 2 * n].reshape(e, 2 * n * c_in)
             if radial is not None:
-                xm = xm * radial[:, None, r_start : r_start + n * c_in]
-            ym = fc(xm)  # [E, 2, 2 n C_out]
-            yr, yi = ym.split(n * c_out, dim=2)
-            y_plus = yr[:, 0] - yi[:, 1]
-            y_minus = yr[:, 1] + yi[:, 0]
-            outs.append(torch.stack((y_plus, y_minus), 1).reshape(e, 2 * n, c_out))
+                r = radial[:, r_start : r_start + n * c_in]
+                xm = xm * torch.cat((r, r), dim=1)
+            # complex multiply as one real GEMM: [y+; y-] = [[Wr, -Wi], [Wi, Wr]] [x+; x-]
+            w_r, w_i = fc.weight.split(n * c_out, dim=0)  # each [n C_out, n C_in]
+            block = torch.cat((torch.cat((w_r, -w_i), 1), torch.cat((w_i, w_r), 1)), 0)
+            outs.append((xm @ block.T).reshape(e, 2 * n, c_out))
             start += 2 * n
             r_start += n * c_in
         return torch.cat(outs, dim=1), extra

@@ -10,6 +10,13 @@ so the same edge always gets the same frame (the fairchem reference draws a rand
 call, which makes repeated predictions differ where a grid non-linearity is applied in the
 edge frame). An edge exactly along +-y (where alpha is undefined) takes alpha = 0.
 
+Every smooth choice of roll must be singular somewhere on the sphere (the hairy-ball
+theorem); for the Euler frame that is along +-y, a direction crystal bonds often take
+exactly (lattice vectors of cells aligned with the axes). :class:`WignerD` therefore applies
+the Euler frame after a fixed generic rotation ``Q``: the frame is ``R = R'(Q r) Q``, still
+taking ``r`` to ``+y``, with its singular directions at ``+-Q^T y``, which no lattice
+direction with small indices hits.
+
 The Wigner-D matrix of ``R`` is defined by ``Y(R p) = D(R) Y(p)`` for the real spherical
 harmonics ``Y`` of :mod:`equicat.so3.harmonics`; applying ``D(R)`` to a coefficient vector
 rotates the function it represents by ``R``. Each degree-``l`` block is recovered exactly
@@ -18,6 +25,8 @@ from harmonics evaluated at a fixed, well-conditioned set of points:
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor, nn
@@ -83,12 +92,26 @@ def _sample_points(lmax: int) -> Tensor:
     return pts / pts.norm(dim=-1, keepdim=True)
 
 
+def generic_rotation() -> Tensor:
+    """The fixed rotation ``Q`` [3, 3] (float64) that moves the frame's singular axis.
+
+    ``Q = R_x(a) R_z(b)`` with angles irrational in units of pi; ``Q^T y`` is about
+    ``(0.411, 0.523, -0.747)``, far from every low-index lattice direction.
+    """
+    a, b = 0.8431, 0.6657
+    ca, sa, cb, sb = math.cos(a), math.sin(a), math.cos(b), math.sin(b)
+    rx = torch.tensor([[1.0, 0.0, 0.0], [0.0, ca, -sa], [0.0, sa, ca]], dtype=torch.float64)
+    rz = torch.tensor([[cb, -sb, 0.0], [sb, cb, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    return rx @ rz
+
+
 class WignerD(nn.Module):
     """Block-diagonal Wigner-D matrices of edge frames up to degree ``lmax``.
 
     ``forward(vectors)`` returns ``[E, (lmax+1)^2, (lmax+1)^2]`` with ``D @ x`` taking
     coefficients from the global frame to the edge frame (edge along +y) and ``D^T``
-    taking them back.
+    taking them back. The frame is ``R = R'(Q r) Q`` (module docstring), deterministic and
+    smooth except for edges along ``+-Q^T y``.
 
     Args:
         lmax: Largest degree.
@@ -99,12 +122,13 @@ class WignerD(nn.Module):
         self.lmax = lmax
         points = _sample_points(lmax)
         y = spherical_harmonics(lmax, points)  # [K, n]
+        q = generic_rotation()
         pinvs = []
         for l_ in range(lmax + 1):
             block = y[:, l_ * l_ : (l_ + 1) ** 2]  # [K, 2l+1]
             pinvs.append(torch.linalg.pinv(block.T))  # [K, 2l+1]
-        # points [K, 3]; pinv [K, n], the degree blocks side by side
-        self.const = ConstantCache(points=points, pinv=torch.cat(pinvs, dim=1))
+        # q [3, 3]; points Q p [K, 3]; pinv [K, n], the degree blocks side by side
+        self.const = ConstantCache(q=q, points=points @ q.T, pinv=torch.cat(pinvs, dim=1))
 
     def extra_repr(self) -> str:
         """What this module maps (shown in ``print(model)``)."""
@@ -112,7 +136,8 @@ class WignerD(nn.Module):
 
     def forward(self, vectors: Tensor) -> Tensor:
         """Wigner-D matrices ``[E, n, n]`` for edge vectors ``[E, 3]``."""
-        frame = edge_frames(vectors)
+        # R p = R'(Q r) (Q p): Euler frame of the pre-rotated edge, applied to Q p
+        frame = edge_frames(vectors @ self.const.get("q", vectors).T)
         rotated = rotate_points(frame, self.const.get("points", vectors))  # [E, K, 3]
         y_rot = spherical_harmonics(self.lmax, rotated, normalize=False)  # [E, K, n]
         pinv = self.const.get("pinv", vectors)
