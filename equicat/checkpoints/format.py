@@ -111,7 +111,7 @@ def save(
     path = Path(path)
     provenance = {
         "equicat_version": getattr(equicat, "__version__", "unknown"),
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),  # TorchVersion is not plain data
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "git_sha": _git_sha(),
     }
@@ -130,6 +130,7 @@ def save(
         "metrics": metrics or {},
         **top,
     }
+    _check_plain(ckpt, "checkpoint")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -142,6 +143,26 @@ def save(
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+_PLAIN = (str, int, float, bool, type(None), Tensor)
+
+
+def _check_plain(value: Any, where: str) -> None:
+    """Refuse anything ``torch.load(weights_only=True)`` could not read back."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, (str, int)):
+                raise TypeError(f"{where} has a key {k!r} that is not a str or int")
+            _check_plain(v, f"{where}[{k!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_plain(v, f"{where}[{i}]")
+    elif type(value) not in _PLAIN and not isinstance(value, Tensor):
+        raise TypeError(
+            f"{where} is a {type(value).__name__}; checkpoints hold plain data only "
+            "(str, int, float, bool, None, tensors, lists and dicts of them)"
+        )
 
 
 def _read(path: Path) -> Any:
