@@ -32,6 +32,7 @@ class EdgeContext:
             m-major, order-truncated edge frame.
         rot_back: ``[E, n, n_red]`` the way back: ``rot^T`` with the degrees above ``mmax``
             scaled by :meth:`~equicat.so3.CoefficientLayout.truncation_scale`.
+        weight: ``[E]`` smooth cutoff envelope of each edge, or ``None`` (no envelope).
         num_nodes: N.
     """
 
@@ -45,19 +46,31 @@ class EdgeContext:
         rot: Tensor,
         rot_back: Tensor,
         num_nodes: int,
+        weight: Tensor | None = None,
     ) -> None:
         self.source, self.target = source, target
         self.z_src, self.z_tgt = z_src, z_tgt
         self.basis, self.rot, self.rot_back, self.num_nodes = basis, rot, rot_back, num_nodes
+        self.weight = weight
 
 
-def segment_softmax(logits: Tensor, index: Tensor, num_segments: int) -> Tensor:
-    """Softmax of ``logits [E, H]`` over the edges that share ``index [E]`` (per target)."""
+def segment_softmax(
+    logits: Tensor, index: Tensor, num_segments: int, weight: Tensor | None = None
+) -> Tensor:
+    """Softmax of ``logits [E, H]`` over the edges that share ``index [E]`` (per target).
+
+    With ``weight [E]``: ``w_e exp(a_e) / sum_k w_k exp(a_k)``, so an edge whose weight goes
+    smoothly to zero leaves the softmax smoothly (the normalisation included).
+    """
     h = logits.shape[1]
     seg_max = logits.new_full((num_segments, h), float("-inf"))
     seg_max = seg_max.scatter_reduce(0, index[:, None].expand(-1, h), logits, "amax")
     ex = torch.exp(logits - seg_max[index].detach())
+    if weight is not None:
+        ex = ex * weight[:, None]
     denom = ex.new_zeros(num_segments, h).index_add_(0, index, ex)
+    if weight is not None:
+        denom = denom.clamp_min(torch.finfo(ex.dtype).tiny)
     return ex / denom[index]
 
 
@@ -123,7 +136,7 @@ class GraphAttention(nn.Module):
         )
         logits = self.alpha_act(self.alpha_norm(logits.reshape(e, self.num_heads, -1)))
         logits = (logits * self.alpha_dot).sum(-1)  # [E, H]
-        alpha = segment_softmax(logits, ctx.target, ctx.num_nodes)
+        alpha = segment_softmax(logits, ctx.target, ctx.num_nodes, ctx.weight)
         msg = self.act(gates, msg)
         msg, _ = self.conv2(msg)
         # [E, n_red, H * V] weighted per head

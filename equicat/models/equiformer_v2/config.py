@@ -41,6 +41,12 @@ class EquiformerV2Config:
         force_std: Scale of the direct-force output, eV/Å.
         forces: ``"direct"`` (a force head, OC20 style) or ``"conservative"`` (-dE/dr and
             stress by strain derivative; no force head).
+        envelope: ``"none"`` (the published model: edges enter and leave at the cutoff with
+            a jump) or ``"polynomial"``: every edge's attention weight and edge-degree
+            contribution is scaled by a polynomial envelope that vanishes with its first two
+            derivatives at the cutoff, so the energy is twice differentiable there. Use it
+            (with ``max_neighbors=None``) for energy-conserving MD.
+        envelope_exponent: Exponent ``p`` of the polynomial envelope.
     """
 
     num_layers: int = 2
@@ -65,12 +71,16 @@ class EquiformerV2Config:
     energy_std: float = 1.0
     force_std: float = 1.0
     forces: Literal["direct", "conservative"] = "direct"
+    envelope: Literal["none", "polynomial"] = "none"
+    envelope_exponent: int = 5
 
     def __post_init__(self) -> None:
         if not 0 <= self.mmax <= self.lmax:
             raise ValueError(f"need 0 <= mmax <= lmax, got lmax={self.lmax}, mmax={self.mmax}")
         if self.forces not in ("direct", "conservative"):
             raise ValueError(f"forces must be 'direct' or 'conservative', got {self.forces!r}")
+        if self.envelope not in ("none", "polynomial"):
+            raise ValueError(f"envelope must be 'none' or 'polynomial', got {self.envelope!r}")
         if self.cutoff <= 0:
             raise ValueError(f"cutoff must be positive, got {self.cutoff}")
 

@@ -38,8 +38,9 @@ class EdgeDegreeEmbedding(nn.Module):
     :meth:`~equicat.so3.CoefficientLayout.truncation_scale` for ``l > mmax``), which is what is
     computed here (no Wigner matrix needed).
 
-    Shapes: ``forward(base [E, K], z_src [E], z_tgt [E], unit [E, 3], target [E], num_nodes)
-    -> [N, (lmax+1)^2, C]``.
+    Shapes: ``forward(base [E, K], z_src [E], z_tgt [E], unit [E, 3], target [E], num_nodes,
+    weight [E] or None) -> [N, (lmax+1)^2, C]``; ``weight`` (a cutoff envelope) scales each
+    edge's contribution.
     """
 
     def __init__(
@@ -75,6 +76,7 @@ class EdgeDegreeEmbedding(nn.Module):
         unit: Tensor,
         target: Tensor,
         num_nodes: int,
+        weight: Tensor | None = None,
     ) -> Tensor:
         """Compute the embedding (shapes in the class docstring)."""
         e = base.shape[0]
@@ -83,6 +85,8 @@ class EdgeDegreeEmbedding(nn.Module):
         sh = sh * self.inv_sqrt_dim.to(sh.dtype)
         # [E, n, C]: degree-l radial value times the degree-l harmonics of the edge direction
         msg = rad[:, self.degree_index] * sh[:, :, None]
+        if weight is not None:
+            msg = msg * weight[:, None, None]
         out = msg.new_zeros(num_nodes, msg.shape[1], self.channels)
         out.index_add_(0, target, msg)
         return out / self.avg_degree

@@ -13,7 +13,13 @@ from equicat.models.equiformer_v2.embedding import EdgeDegreeEmbedding
 from equicat.models.equiformer_v2.ffn import FeedForward
 from equicat.models.equiformer_v2.heads import DirectForceHead, EnergyHead
 from equicat.models.heads import conservative_outputs
-from equicat.so3 import CoefficientLayout, GaussianBasis, SeparableLayerNorm, WignerD
+from equicat.so3 import (
+    CoefficientLayout,
+    GaussianBasis,
+    PolynomialEnvelope,
+    SeparableLayerNorm,
+    WignerD,
+)
 
 if TYPE_CHECKING:
     from equicat.data import AtomicGraph
@@ -79,6 +85,11 @@ class EquiformerV2(nn.Module):
             0.0, cfg.cutoff, cfg.num_distance_basis, cfg.distance_basis_width
         )
         self.wigner = WignerD(cfg.lmax)
+        self.envelope = (
+            PolynomialEnvelope(cfg.cutoff, cfg.envelope_exponent)
+            if cfg.envelope == "polynomial"
+            else None
+        )
         self.edge_degree = EdgeDegreeEmbedding(
             cfg.lmax,
             cfg.sphere_channels,
@@ -137,12 +148,15 @@ class EquiformerV2(nn.Module):
         rot = self.wigner(vec)[:, self.rot_rows]  # [E, n_red, n]
         rot_back = rot.transpose(1, 2) * self.back_scale.to(rot.dtype)  # [E, n, n_red]
         basis = self.distance_basis(dist)
+        weight = None if self.envelope is None else self.envelope(dist)
         ctx = EdgeContext(
-            source, target, z[source], z[target], basis, rot, rot_back, graph.num_atoms
+            source, target, z[source], z[target], basis, rot, rot_back, graph.num_atoms, weight
         )
         x = vec.new_zeros(graph.num_atoms, (self.config.lmax + 1) ** 2, self.config.sphere_channels)
         x[:, 0] = self.atom_embedding(z)
-        x = x + self.edge_degree(ctx.basis, ctx.z_src, ctx.z_tgt, unit, target, graph.num_atoms)
+        x = x + self.edge_degree(
+            ctx.basis, ctx.z_src, ctx.z_tgt, unit, target, graph.num_atoms, weight
+        )
         for block in self.blocks:
             x = block(x, ctx)
         return self.norm(x), ctx
