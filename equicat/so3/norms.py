@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from equicat.so3.constants import ConstantCache
+
 __all__ = ["SeparableLayerNorm"]
 
 
@@ -35,7 +37,7 @@ class SeparableLayerNorm(nn.Module):
         balance = [
             1.0 / (lmax * (2 * l_ + 1)) for l_ in range(1, lmax + 1) for _ in range(2 * l_ + 1)
         ]
-        self.register_buffer("balance", torch.tensor(balance), persistent=False)
+        self.const = ConstantCache(balance=torch.tensor(balance, dtype=torch.float64))
 
     def extra_repr(self) -> str:
         """What this module maps (shown in ``print(model)``)."""
@@ -47,7 +49,7 @@ class SeparableLayerNorm(nn.Module):
         if self.lmax == 0:
             return out0
         rest = x[:, 1:]  # [N, n-1, C]
-        ms = torch.einsum("nic,i->nc", rest.pow(2), self.balance.to(x.dtype)).mean(1)  # [N]
+        ms = torch.einsum("nic,i->nc", rest.pow(2), self.const.get("balance", x)).mean(1)  # [N]
         inv = (ms + self.eps).rsqrt()[:, None, None]
         gain = torch.repeat_interleave(
             self.affine_weight, torch.arange(1, self.lmax + 1, device=x.device) * 2 + 1, dim=0

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor, nn
+
+from equicat.so3.constants import ConstantCache
 
 __all__ = ["GaussianBasis", "BesselBasis", "PolynomialEnvelope", "RadialMLP"]
 
@@ -22,7 +25,8 @@ class GaussianBasis(nn.Module):
     def __init__(self, start: float, stop: float, num: int, width: float = 2.0) -> None:
         super().__init__()
         self.start, self.stop, self.num, self.width = start, stop, num, width
-        self.register_buffer("centres", torch.linspace(start, stop, num), persistent=False)
+        centres = torch.linspace(start, stop, num, dtype=torch.float64)
+        self.const = ConstantCache(centres=centres)
         delta = (stop - start) / (num - 1)
         self.coeff = -0.5 / (width * delta) ** 2
 
@@ -32,7 +36,7 @@ class GaussianBasis(nn.Module):
 
     def forward(self, d: Tensor) -> Tensor:
         """Expand distances (shapes in the class docstring)."""
-        return torch.exp(self.coeff * (d[:, None] - self.centres.to(d.dtype)) ** 2)
+        return torch.exp(self.coeff * (d[:, None] - self.const.get("centres", d)) ** 2)
 
 
 class BesselBasis(nn.Module):
@@ -44,19 +48,27 @@ class BesselBasis(nn.Module):
     def __init__(self, cutoff: float, num: int = 8, trainable: bool = False) -> None:
         super().__init__()
         self.cutoff = cutoff
-        freq = torch.arange(1, num + 1) * math.pi / cutoff
-        self.freq = nn.Parameter(freq, requires_grad=trainable)
+        freq = torch.arange(1, num + 1, dtype=torch.float64) * math.pi / cutoff
+        self.trainable = trainable
+        if trainable:
+            self.freq = nn.Parameter(freq.float())
+        else:
+            self.const = ConstantCache(freq=freq)
 
     def forward(self, d: Tensor) -> Tensor:
         """Expand distances (shapes in the class docstring)."""
         d = d[:, None]
-        return math.sqrt(2 / self.cutoff) * torch.sin(self.freq.to(d.dtype) * d) / d
+        freq = self.freq.to(d.dtype) if self.trainable else self.const.get("freq", d)
+        return math.sqrt(2 / self.cutoff) * torch.sin(freq * d) / d
 
 
 class PolynomialEnvelope(nn.Module):
     """Smooth cutoff ``u(x) = 1 - (p+1)(p+2)/2 x^p + p(p+2) x^(p+1) - p(p+1)/2 x^(p+2)``.
 
     ``x = d / cutoff``; ``u`` and its first two derivatives vanish at ``x = 1``; zero beyond.
+    Evaluated as a polynomial in ``t = 1 - x`` (whose coefficients of ``t^0..t^2`` vanish)
+    by Horner's rule, which stays accurate and non-negative next to the cutoff, where the
+    monomial form above cancels catastrophically.
 
     Shapes: ``[E] Å -> [E]``.
     """
@@ -64,18 +76,28 @@ class PolynomialEnvelope(nn.Module):
     def __init__(self, cutoff: float, p: int = 6) -> None:
         super().__init__()
         self.cutoff, self.p = cutoff, p
-
-    def forward(self, d: Tensor) -> Tensor:
-        """Evaluate the envelope (shapes in the class docstring)."""
-        p = self.p
-        x = d / self.cutoff
+        x = np.polynomial.Polynomial([0.0, 1.0])
         u = (
             1
             - (p + 1) * (p + 2) / 2 * x**p
             + p * (p + 2) * x ** (p + 1)
             - p * (p + 1) / 2 * x ** (p + 2)
         )
-        return torch.where(x < 1, u, torch.zeros_like(u))
+        coeffs = u(np.polynomial.Polynomial([1.0, -1.0])).coef  # u(1 - t) in powers of t
+        coeffs[:3] = 0.0  # exactly zero in exact arithmetic
+        self.coeffs = [float(c) for c in coeffs]
+
+    def extra_repr(self) -> str:
+        """What this module maps (shown in ``print(model)``)."""
+        return f"cutoff={self.cutoff} Å, p={self.p}"
+
+    def forward(self, d: Tensor) -> Tensor:
+        """Evaluate the envelope (shapes in the class docstring)."""
+        t = 1 - d / self.cutoff
+        u = torch.zeros_like(t)
+        for c in reversed(self.coeffs):
+            u = u * t + c
+        return torch.where(t > 0, u, torch.zeros_like(u))
 
 
 class RadialMLP(nn.Module):

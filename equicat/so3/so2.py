@@ -73,7 +73,7 @@ class SO2Linear(nn.Module):
         c_in, c_out = self.in_channels, self.out_channels
         sizes = self.layout.m_sizes
         # m = 0: [E, L+1, C_in] -> [E, (L+1) C_in]
-        x0 = x[:, : sizes[0]].reshape(e, -1)
+        x0 = x[:, : sizes[0]].reshape(e, sizes[0] * c_in)
         if radial is not None:
             x0 = x0 * radial[:, : sizes[0] * c_in]
         y0 = self.fc_m0(x0)

@@ -59,8 +59,10 @@ def segment_softmax(
 ) -> Tensor:
     """Softmax of ``logits [E, H]`` over the edges that share ``index [E]`` (per target).
 
-    With ``weight [E]``: ``w_e exp(a_e) / sum_k w_k exp(a_k)``, so an edge whose weight goes
-    smoothly to zero leaves the softmax smoothly (the normalisation included).
+    With ``weight [E]``: ``w_e * w_e exp(a_e) / sum_k w_k exp(a_k)``. The weighted
+    normalisation lets an edge leave the other edges' weights smoothly, and the extra factor
+    ``w_e`` makes the edge's own weight vanish even when it is its target's only edge (where
+    the weighted softmax alone would be 1).
     """
     h = logits.shape[1]
     seg_max = logits.new_full((num_segments, h), float("-inf"))
@@ -69,9 +71,10 @@ def segment_softmax(
     if weight is not None:
         ex = ex * weight[:, None]
     denom = ex.new_zeros(num_segments, h).index_add_(0, index, ex)
-    if weight is not None:
-        denom = denom.clamp_min(torch.finfo(ex.dtype).tiny)
-    return ex / denom[index]
+    if weight is None:
+        return ex / denom[index]
+    denom = denom.clamp_min(torch.finfo(ex.dtype).tiny)
+    return ex / denom[index] * weight[:, None]
 
 
 class GraphAttention(nn.Module):
@@ -134,14 +137,18 @@ class GraphAttention(nn.Module):
         logits, gates = extra.split(
             [self.num_heads * self.alpha_channels, self.hidden_channels], dim=1
         )
-        logits = self.alpha_act(self.alpha_norm(logits.reshape(e, self.num_heads, -1)))
+        logits = self.alpha_act(
+            self.alpha_norm(logits.reshape(e, self.num_heads, self.alpha_channels))
+        )
         logits = (logits * self.alpha_dot).sum(-1)  # [E, H]
         alpha = segment_softmax(logits, ctx.target, ctx.num_nodes, ctx.weight)
         msg = self.act(gates, msg)
         msg, _ = self.conv2(msg)
         # [E, n_red, H * V] weighted per head
         msg = msg.reshape(e, msg.shape[1], self.num_heads, self.value_channels)
-        msg = (msg * alpha[:, None, :, None]).reshape(e, msg.shape[1], -1)
+        msg = (msg * alpha[:, None, :, None]).reshape(
+            e, msg.shape[1], self.num_heads * self.value_channels
+        )
         msg = torch.bmm(ctx.rot_back, msg)  # back to the global frame [E, n, H * V]
         out = msg.new_zeros(ctx.num_nodes, msg.shape[1], msg.shape[2])
         out.index_add_(0, ctx.target, msg)
