@@ -55,3 +55,33 @@ def test_no_envelope_jumps_at_cutoff():
 def test_envelope_off_is_the_published_model():
     with pytest.raises(ValueError, match="envelope"):
         build("equiformer_v2", envelope="cosine")
+
+
+def test_element_energies_are_added_per_atom():
+    """``element_energies`` shifts each system by sum_i e[Z_i] and survives a checkpoint."""
+    import tempfile
+
+    from equicat import checkpoints
+
+    torch.manual_seed(0)
+    base = build("equiformer_v2", lmax=1, mmax=1, num_layers=1, sphere_channels=8, cutoff=4.0)
+    refs = [0.0] * 30
+    refs[29], refs[8] = -3.5, -1.25
+    torch.manual_seed(0)
+    shifted = build(
+        "equiformer_v2",
+        lmax=1,
+        mmax=1,
+        num_layers=1,
+        sphere_channels=8,
+        cutoff=4.0,
+        element_energies=refs,
+    )
+    atoms = Atoms("Cu2O", positions=[[0, 0, 0], [2.4, 0, 0], [1.2, 1.5, 0]])
+    e0 = Predictor(base, "cpu", "float64").predict(atoms)[0]["energy"]
+    e1 = Predictor(shifted, "cpu", "float64").predict(atoms)[0]["energy"]
+    assert e1 - e0 == pytest.approx(2 * -3.5 - 1.25, abs=1e-12)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = checkpoints.save(shifted, f"{tmp}/m.pt")
+        e2 = Predictor.from_checkpoint(path, "cpu", "float64").predict(atoms)[0]["energy"]
+    assert e2 == pytest.approx(e1, abs=1e-12)

@@ -47,6 +47,9 @@ class EquiformerV2Config:
             derivatives at the cutoff, so the energy is twice differentiable there. Use it
             (with ``max_neighbors=None``) for energy-conserving MD.
         envelope_exponent: Exponent ``p`` of the polynomial envelope.
+        element_energies: Reference energy of each element, eV, indexed by atomic number
+            (missing entries count as 0). Each system's energy gets ``sum_i e[Z_i]`` added,
+            so a model trained on referenced energies predicts totals on its oracle's scale.
     """
 
     num_layers: int = 2
@@ -73,8 +76,16 @@ class EquiformerV2Config:
     forces: Literal["direct", "conservative"] = "direct"
     envelope: Literal["none", "polynomial"] = "none"
     envelope_exponent: int = 5
+    element_energies: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        # stored configs hold lists; keep the frozen dataclass hashable and immutable
+        object.__setattr__(self, "element_energies", tuple(float(e) for e in self.element_energies))
+        if len(self.element_energies) > self.max_num_elements:
+            raise ValueError(
+                f"element_energies has {len(self.element_energies)} entries but the model "
+                f"knows only atomic numbers below {self.max_num_elements}"
+            )
         if not 0 <= self.mmax <= self.lmax:
             raise ValueError(f"need 0 <= mmax <= lmax, got lmax={self.lmax}, mmax={self.mmax}")
         if self.forces not in ("direct", "conservative"):
@@ -86,4 +97,6 @@ class EquiformerV2Config:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (stored in checkpoints)."""
-        return asdict(self)
+        out = asdict(self)
+        out["element_energies"] = list(self.element_energies)
+        return out

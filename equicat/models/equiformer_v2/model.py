@@ -20,6 +20,7 @@ from equicat.so3 import (
     SeparableLayerNorm,
     WignerD,
 )
+from equicat.so3.constants import ConstantCache
 
 if TYPE_CHECKING:
     from equicat.data import AtomicGraph
@@ -113,6 +114,9 @@ class EquiformerV2(nn.Module):
             "rot_rows", torch.tensor(self.layout.m_major, dtype=torch.long), persistent=False
         )
 
+        table = torch.zeros(cfg.max_num_elements, dtype=torch.float64)
+        table[: len(cfg.element_energies)] = torch.tensor(cfg.element_energies, dtype=torch.float64)
+        self.references = ConstantCache(element_energies=table)
         scale = torch.tensor(self.layout.truncation_scale("m_major"))
         self.register_buffer("back_scale", scale, persistent=False)
 
@@ -164,7 +168,12 @@ class EquiformerV2(nn.Module):
     def _energy(self, graph: AtomicGraph, vec: Tensor) -> tuple[Tensor, Tensor, EdgeContext]:
         x, ctx = self._features(graph, vec)
         e = self.energy_head(x, graph.batch, graph.num_systems)
-        return e * self.config.energy_std + self.config.energy_mean, x, ctx
+        e = e * self.config.energy_std + self.config.energy_mean
+        if self.config.element_energies:
+            # [N] per-atom reference, summed per system
+            ref = self.references.get("element_energies", e)[graph.atomic_numbers]
+            e = e + torch.zeros_like(e).index_add_(0, graph.batch, ref)
+        return e, x, ctx
 
     def forward(self, graph: AtomicGraph, compute_stress: bool = False) -> dict[str, Tensor]:
         """Predict energies and forces (and stress, conservative mode only).
