@@ -4,47 +4,23 @@ import numpy as np
 import pytest
 import torch
 from ase import Atoms
-from ase.build import add_adsorbate, bulk, fcc111, molecule
+from ase.build import bulk, molecule
 from ase.calculators.calculator import PropertyNotImplementedError
 from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
-from ase.constraints import FixAtoms
 
 from equicat import checkpoints
 from equicat.calculators import EquiCatCalculator, Predictor
 from equicat.data import AtomicGraph
-from equicat.models import build
 
-SMALL = dict(
-    lmax=2,
-    mmax=1,
-    num_layers=1,
-    sphere_channels=8,
-    attn_hidden_channels=8,
-    num_heads=2,
-    attn_alpha_channels=4,
-    attn_value_channels=2,
-    ffn_hidden_channels=8,
-    edge_channels=8,
-    cutoff=4.0,
-    max_num_elements=30,
-)
+from ..helpers import cu_slab, tiny_model
 
 
 def _model(**kw):
-    torch.manual_seed(1)
-    m = build("equiformer_v2", **{**SMALL, **kw})
-    with torch.no_grad():
-        for p in m.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return m.eval()
+    return tiny_model(seed=1, max_num_elements=30, **kw)
 
 
 def _slab(seed=0):
-    s = fcc111("Cu", size=(2, 2, 3), vacuum=6.0)
-    add_adsorbate(s, molecule("CO"), 1.9, "fcc")
-    s.rattle(0.03, seed=seed)
-    s.set_constraint(FixAtoms(indices=[0, 1]))
-    return s
+    return cu_slab(seed, fixed=(0, 1))
 
 
 @pytest.fixture

@@ -4,43 +4,16 @@ import re
 
 import pytest
 import torch
-from ase.build import add_adsorbate, fcc111, molecule
 
 from equicat import checkpoints
 from equicat.checkpoints import CheckpointError, FairchemImportError
 from equicat.checkpoints.fairchem import _ATTN, _FFN, _NORM
 from equicat.data import AtomicGraph
-from equicat.models import build
 
-SMALL = dict(
-    lmax=2,
-    mmax=1,
-    num_layers=1,
-    sphere_channels=8,
-    attn_hidden_channels=8,
-    num_heads=2,
-    attn_alpha_channels=4,
-    attn_value_channels=2,
-    ffn_hidden_channels=8,
-    edge_channels=8,
-    cutoff=4.0,
-)
+from ..helpers import cu_slab, tiny_model
 
-
-def _model(**kw):
-    torch.manual_seed(0)
-    m = build("equiformer_v2", **{**SMALL, **kw})
-    with torch.no_grad():
-        for p in m.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return m.eval()
-
-
-def _slab():
-    s = fcc111("Cu", size=(2, 2, 3), vacuum=6.0)
-    add_adsorbate(s, molecule("CO"), 1.9, "fcc")
-    s.rattle(0.03, seed=0)
-    return s
+_model = tiny_model
+_slab = cu_slab
 
 
 def _predict(model, atoms):
