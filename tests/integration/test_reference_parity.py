@@ -11,7 +11,7 @@ import pytest
 
 from equicat.calculators import EquiCatCalculator, Predictor
 
-from .reference import available, compare, parity_structures, run_reference
+from .reference import available, compare, parity_structures, run_reference, ties_at_cut
 
 pytestmark = pytest.mark.reference
 
@@ -23,8 +23,14 @@ def reference_ok() -> None:
         pytest.skip(why)
 
 
+CUTOFFS = {"eqv2-small": 6.0, "eqv2-31M": 12.0}
+
+
 def _check(model: str, tmp_path, *extra: str) -> None:
-    out = run_reference(model, parity_structures(), tmp_path / model, *extra)
+    structures = parity_structures()
+    for atoms in structures:  # precondition: the reference's truncation is well defined
+        assert ties_at_cut(atoms, CUTOFFS[model], 20) == 0, atoms.get_chemical_formula()
+    out = run_reference(model, structures, tmp_path / model, *extra)
     frames = ase.io.read(out / "reference.extxyz", ":")
     pred = Predictor.from_checkpoint(out / "checkpoint.pt", device="cpu", dtype="float64")
     rows = compare(pred.predict(frames, batch_size=2), frames)
@@ -58,3 +64,27 @@ def test_calculator_matches_reference(reference_ok, tmp_path) -> None:
 @pytest.mark.slow
 def test_parity_eqv2_31m(reference_ok, tmp_path) -> None:
     _check("eqv2-31M", tmp_path)
+
+
+def test_non_periodic_direction_is_respected(reference_ok, tmp_path):
+    """Where a slab's image across the vacuum is inside the cutoff, the reference (which
+    treats every direction as periodic) and equicat (which follows atoms.pbc) must differ;
+    with pbc set to True everywhere they agree again."""
+    slab = parity_structures()[2].copy()
+    slab.center(vacuum=2.5, axis=2)  # image along z well inside 6 Å
+    out = run_reference("eqv2-small", [slab], tmp_path / "pbc")
+    (ref,) = ase.io.read(out / "reference.extxyz", ":")
+    pred = Predictor.from_checkpoint(out / "checkpoint.pt", device="cpu", dtype="float64")
+    as_given = ref.copy()
+    as_given.pbc = (True, True, False)
+    all_periodic = ref.copy()
+    all_periodic.pbc = True
+    (_, de_slab, df_slab), (_, de_bulk, df_bulk) = compare(
+        pred.predict([as_given, all_periodic]), [ref, ref]
+    )
+    print(
+        f"\npbc as given: |dE| {de_slab:.2e}, dF {df_slab:.2e}; all periodic: "
+        f"|dE| {de_bulk:.2e}, dF {df_bulk:.2e}"
+    )
+    assert df_slab > 1e-2  # forces: far outside the parity tolerance (energy moves less)
+    assert de_bulk < 1e-4 and df_bulk < 1e-4
