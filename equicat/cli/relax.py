@@ -1,0 +1,186 @@
+"""``equicat relax``: batched relaxation of structure files, resumable.
+
+Every structure gets an id, ``info["source"]`` = ``FILE@FRAME`` (``FILE`` alone for a
+one-frame file). OUT is rewritten atomically (a temporary file, then a rename) each time
+``--batch-size`` more structures have finished, and at the end; a rerun skips the
+structures whose id is already in OUT, so an interrupted run loses at most one batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the sub-command."""
+    p = sub.add_parser(
+        "relax",
+        help="relax structures (batched L-BFGS or FIRE), resumable",
+        description="Relax structures to a force threshold, many at once. Reads any format "
+        "ASE reads; writes the relaxed structures (info: energy, converged, steps, max_force, "
+        "source) to OUT and a summary to OUT's stem + .summary.json. Structures already in "
+        "OUT are skipped, so an interrupted run can simply be started again.",
+    )
+    p.add_argument("structures", nargs="+", help="structure files (extxyz, cif, POSCAR, traj, ...)")
+    p.add_argument(
+        "--checkpoint",
+        default="oc-emt-eqv2-s",
+        help="equicat or fairchem-1.x checkpoint file, or a shipped checkpoint's name "
+        "(default: oc-emt-eqv2-s, the shipped OC-EMT model)",
+    )
+    p.add_argument("--out", required=True, type=Path, help="output file, e.g. relaxed.extxyz")
+    p.add_argument("--fmax", type=float, default=0.02, help="eV/Å force threshold (0.02)")
+    p.add_argument("--steps", type=int, default=300, help="most steps per structure (300)")
+    p.add_argument("--optimizer", default="lbfgs", choices=["lbfgs", "fire"])
+    p.add_argument("--batch-size", type=int, default=16, help="structures relaxed together")
+    p.add_argument("--maxstep", type=float, default=None,
+                   help="Å per atom per step (default: 0.04 lbfgs, 0.2 fire)")  # fmt: skip
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _read(paths: list[str]) -> tuple[list[Any], list[str]]:
+    import ase.io
+
+    frames, names = [], []
+    for path in paths:
+        try:
+            read = ase.io.read(path, ":")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"structure file {path!r} does not exist") from None
+        except Exception as err:
+            raise ValueError(f"cannot read structure file {path!r}: {err}") from err
+        read = read if isinstance(read, list) else [read]
+        frames += read
+        names += [f"{path}@{i}" if len(read) > 1 else path for i in range(len(read))]
+    if len(set(names)) != len(names):
+        raise ValueError("a structure file is named twice; pass each file once")
+    return frames, names
+
+
+def _previous(out: Path) -> list[Any]:
+    """Frames already relaxed into OUT (empty if there is no OUT yet)."""
+    import ase.io
+
+    if not out.exists():
+        return []
+    try:
+        frames = ase.io.read(out, ":")
+    except Exception as err:
+        raise ValueError(
+            f"cannot read the existing output {str(out)!r} to resume ({err}); move it away "
+            "to start afresh"
+        ) from err
+    frames = frames if isinstance(frames, list) else [frames]
+    for k, atoms in enumerate(frames):
+        if "source" not in atoms.info:
+            raise ValueError(
+                f"frame {k} of the existing output {str(out)!r} has no info['source'], so it "
+                "was not written by equicat relax; choose another --out"
+            )
+    return frames
+
+
+def _energy(atoms: Any) -> float:
+    if "energy" in atoms.info:
+        return float(atoms.info["energy"])
+    return float(atoms.calc.results["energy"]) if atoms.calc is not None else float("nan")
+
+
+def _write(out: Path, frames: list[Any], summary: dict[str, Any]) -> None:
+    """Write OUT and its summary, each atomically (temporary file + rename)."""
+    import ase.io
+
+    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
+    ase.io.write(tmp, frames)
+    os.replace(tmp, out)
+    rows = [
+        {
+            "source": a.info["source"],
+            "formula": a.get_chemical_formula(),
+            "natoms": len(a),
+            "energy": _energy(a),
+            "converged": bool(a.info.get("converged", False)),
+            "steps": int(a.info.get("steps", 0)),
+            "max_force": float(a.info.get("max_force", float("nan"))),
+        }
+        for a in frames
+    ]
+    summary = {
+        **summary,
+        "total": len(rows),
+        "converged": sum(r["converged"] for r in rows),
+        "structures": rows,
+    }
+    path = out.with_name(f"{out.stem}.summary.json")
+    tmp_json = path.with_name(f".{path.name}.partial")
+    tmp_json.write_text(json.dumps(summary, indent=1))
+    os.replace(tmp_json, path)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``equicat relax``."""
+    from equicat.calculators import Predictor
+    from equicat.relax import ModelPotential, relax_iter, relaxed_atoms
+
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    frames, names = _read(args.structures)
+    previous = _previous(args.out)
+    done = {a.info["source"] for a in previous}
+    todo = [k for k, name in enumerate(names) if name not in done]
+    rank = {name: k for k, name in enumerate(names)}
+    settings = {
+        "checkpoint": str(args.checkpoint), "optimizer": args.optimizer, "fmax": args.fmax,
+        "steps": args.steps, "batch_size": args.batch_size, "dtype": args.dtype,
+        "skipped": len(frames) - len(todo), "relaxed_this_run": len(todo),
+    }  # fmt: skip
+    if not todo:
+        print(f"equicat relax: all {len(frames)} structures are already in {args.out}")
+        _write(args.out, previous, {**settings, "wall_s": 0.0, "forward_calls": 0})
+        return 0
+    potential = ModelPotential.from_predictor(
+        Predictor.from_checkpoint(args.checkpoint, device=args.device, dtype=args.dtype)
+    )
+    options = {} if args.maxstep is None else {"maxstep": args.maxstep}
+    finished = list(previous)
+    start, pending = time.perf_counter(), 0
+
+    def flush() -> None:
+        finished.sort(key=lambda a: rank.get(a.info["source"], -1))
+        extra = {"wall_s": time.perf_counter() - start, "forward_calls": potential.calls}
+        _write(args.out, finished, {**settings, **extra, "device": str(potential.device)})
+
+    from tqdm import tqdm
+
+    with tqdm(total=len(todo), desc="relax", unit="structure", disable=args.quiet) as bar:
+        for res in relax_iter(
+            [frames[k] for k in todo], potential, optimizer=args.optimizer,
+            batch_size=args.batch_size, fmax=args.fmax, steps=args.steps, **options,
+        ):  # fmt: skip
+            k = todo[res.index]
+            atoms = relaxed_atoms(frames[k], res)
+            atoms.info["source"] = names[k]
+            finished.append(atoms)
+            bar.update(1)
+            pending += 1
+            if pending >= args.batch_size:
+                flush()
+                pending = 0
+    flush()
+    n_conv = sum(bool(a.info.get("converged", False)) for a in finished)
+    print(
+        f"equicat relax: {len(todo)} relaxed, {len(frames) - len(todo)} skipped; "
+        f"{n_conv}/{len(finished)} converged -> {args.out}",
+        file=sys.stdout,
+    )
+    return 0
