@@ -6,11 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from equicat.cli import predict
+from equicat.cli import datagen, predict, relax, train
 
 __all__ = ["main"]
 
-COMMANDS = {"predict": predict}
+COMMANDS = {"predict": predict, "datagen": datagen, "train": train, "relax": relax}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,48 @@
+"""``equicat train``: train (or resume) a model from a YAML config."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the sub-command."""
+    p = sub.add_parser(
+        "train",
+        help="train a model from a YAML config",
+        description="Train a model described by a YAML config (see equicat.train.config). "
+        "Rerunning with the same out_dir resumes from its train_state.pt.",
+    )
+    p.add_argument("config", help="YAML training config")
+    p.add_argument("--out", default=None, help="output directory (overrides out_dir)")
+    p.add_argument("--device", default=None, help="cpu, cuda or auto (overrides device)")
+    p.add_argument("--max-steps", type=int, default=None, help="overrides optim.max_steps")
+    p.add_argument(
+        "--stop-at-step", type=int, default=None,
+        help="stop after this step, resumable (the schedule is unchanged)",
+    )  # fmt: skip
+    p.add_argument("--log-every", type=int, default=None, help="overrides log_every")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``equicat train``."""
+    from equicat.train import load_config, train
+
+    config = load_config(args.config)
+    changes = {}
+    if args.out is not None:
+        changes["out_dir"] = args.out
+    if args.device is not None:
+        changes["device"] = args.device
+    if args.log_every is not None:
+        changes["log_every"] = args.log_every
+    if args.max_steps is not None:
+        changes["optim"] = dataclasses.replace(config.optim, max_steps=args.max_steps)
+    config = dataclasses.replace(config, **changes)
+    best = train(config, stop_at_step=args.stop_at_step, progress=not args.no_progress)
+    print(f"best checkpoint: {best}")
+    return 0

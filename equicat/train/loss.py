@@ -1,0 +1,97 @@
+"""Training losses and validation metrics (OC20 S2EF style).
+
+With ``s`` the target scale (:class:`~equicat.train.references.Normalization`), ``B``
+systems of ``n_b`` atoms and ``M`` scored atoms:
+
+- energy loss ``L_E = (1/B) sum_b |E_b - E*_b| / (n_b s)`` (per-atom energy MAE; the element
+  references cancel in the difference, as the model adds them to its prediction);
+- force loss ``L_F = (1/M) sum_i ||F_i - F*_i||_2 / s`` (the L2-MAE);
+- total ``energy_coef * L_E + force_coef * L_F``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from equicat.data.dataset import Batch
+from equicat.train.config import LossConfig
+
+__all__ = ["LossTerms", "compute_loss", "force_mask", "Metrics"]
+
+
+@dataclass
+class LossTerms:
+    """The total loss (differentiable) and its two parts (dimensionless)."""
+
+    total: Tensor
+    energy: Tensor
+    force: Tensor
+
+
+def force_mask(batch: Batch, free_atoms_only: bool) -> Tensor | None:
+    """[N] bool atoms whose forces are scored, or ``None`` for all."""
+    return ~batch.graph.fixed if free_atoms_only else None
+
+
+def compute_loss(
+    out: dict[str, Tensor], batch: Batch, scale: float, config: LossConfig
+) -> LossTerms:
+    """The loss of model outputs ``out`` on ``batch`` (equations in the module docstring)."""
+    natoms = batch.graph.natoms.to(out["energy"].dtype)
+    energy = ((out["energy"] - batch.energy).abs() / natoms).mean() / scale
+    error = torch.linalg.vector_norm(out["forces"] - batch.forces, dim=-1)  # [N]
+    mask = force_mask(batch, config.free_atoms_only)
+    if mask is not None:
+        error = error[mask]
+    force = error.mean() / scale if error.numel() else error.sum()
+    total = config.energy_coef * energy + config.force_coef * force
+    return LossTerms(total, energy, force)
+
+
+class Metrics:
+    """Running validation errors over batches.
+
+    ``compute()`` returns ``energy_mae`` (eV), ``energy_mae_per_atom`` (eV/atom),
+    ``force_mae`` (eV/Å, over components, as OC20 reports it), ``force_l2_mae`` (eV/Å, mean
+    error-vector length), ``loss`` (the training loss on these data, for choosing the best
+    checkpoint) and ``frames``.
+    """
+
+    def __init__(self, scale: float, config: LossConfig) -> None:
+        self.scale, self.config = scale, config
+        self.frames = self.atoms = 0
+        self.energy = self.energy_per_atom = self.force = self.force_l2 = 0.0
+
+    @torch.no_grad()
+    def update(self, out: dict[str, Tensor], batch: Batch) -> None:
+        """Add one batch."""
+        natoms = batch.graph.natoms.to(torch.float64)
+        de = (out["energy"].detach().double() - batch.energy.double()).abs()
+        df = out["forces"].detach().double() - batch.forces.double()  # [N, 3]
+        mask = force_mask(batch, self.config.free_atoms_only)
+        if mask is not None:
+            df = df[mask]
+        self.frames += int(de.numel())
+        self.atoms += int(df.shape[0])
+        self.energy += float(de.sum())
+        self.energy_per_atom += float((de / natoms).sum())
+        self.force += float(df.abs().mean(-1).sum())
+        self.force_l2 += float(torch.linalg.vector_norm(df, dim=-1).sum())
+
+    def compute(self) -> dict[str, float]:
+        """The averages (see the class docstring)."""
+        frames, atoms = max(self.frames, 1), max(self.atoms, 1)
+        e_atom = self.energy_per_atom / frames
+        f_l2 = self.force_l2 / atoms
+        c = self.config
+        return {
+            "energy_mae": self.energy / frames,
+            "energy_mae_per_atom": e_atom,
+            "force_mae": self.force / atoms,
+            "force_l2_mae": f_l2,
+            "loss": (c.energy_coef * e_atom + c.force_coef * f_l2) / self.scale,
+            "frames": self.frames,
+        }

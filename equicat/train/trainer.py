@@ -1,0 +1,296 @@
+"""The training loop: AdamW, warm-up + cosine, gradient clipping, EMA, validation, resume.
+
+``train(config)`` fits element references and the target scale on the training set,
+folds them into the model config (see :mod:`equicat.train.prepare`), then runs optimizer
+steps over seeded per-epoch shuffles. After every epoch (and when stopped early) it
+validates the EMA weights and writes, each atomically:
+
+- ``last.pt`` and, when the validation loss improved, ``best.pt``: equicat checkpoints
+  (raw and EMA weights, metrics, element references, normalisation, provenance);
+- ``train_state.pt``: everything needed to continue (see :mod:`equicat.train.state`);
+- a row of ``log.csv``.
+
+Rerunning with the same ``out_dir`` resumes from ``train_state.pt``. The shuffle of epoch
+``k`` is ``default_rng([seed, k])``, so a resumed run takes the same batches, and reaches the
+same weights, as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from equicat.checkpoints import save
+from equicat.data.dataset import Batch, StructureDataset, collate
+from equicat.models import build
+from equicat.train.config import TrainConfig, dump_config
+from equicat.train.ema import EMA
+from equicat.train.loss import Metrics, compute_loss
+from equicat.train.optim import make_optimizer, make_scheduler
+from equicat.train.prepare import Prepared, prepare
+from equicat.train.state import load_state, resume_conflicts, save_state
+
+__all__ = ["Trainer", "train", "resolve_device"]
+
+LOG_COLUMNS = (
+    "step", "epoch", "lr", "train_loss", "train_energy_loss", "train_force_loss", "val_loss",
+    "val_energy_mae", "val_energy_mae_per_atom", "val_force_mae", "val_force_l2_mae",
+    "seconds_per_step", "time",
+)  # fmt: skip
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _file_record(path: str) -> dict[str, Any]:
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return {"path": str(path), "sha256": digest}
+
+
+def _load_data(config: TrainConfig) -> tuple[StructureDataset, StructureDataset]:
+    """Training and validation sets; refuses validation elements the training set lacks."""
+    if not config.data.train or not config.data.val:
+        raise ValueError(
+            "data.train and data.val must both name files (equicat datagen writes "
+            "train.extxyz and val.extxyz)"
+        )
+    train_set = StructureDataset.from_files(config.data.train)
+    val_set = StructureDataset.from_files(config.data.val)
+    unseen = sorted(set(val_set.elements) - set(train_set.elements))
+    if unseen:
+        raise ValueError(
+            f"validation data hold element(s) Z={unseen} that no training frame has, so "
+            "they get no reference energy; generate more systems or move those frames to "
+            "the training files"
+        )
+    return train_set, val_set
+
+
+class Trainer:
+    """One training run in ``config.out_dir`` (fresh, or resumed from its state file).
+
+    Args:
+        config: The run's configuration.
+        progress: Show tqdm progress bars.
+    """
+
+    def __init__(self, config: TrainConfig, progress: bool = True) -> None:
+        self.config, self.progress = config, progress
+        self.out = Path(config.out_dir)
+        self.device = resolve_device(config.device)
+        self.dtype = torch.float64 if config.dtype == "float64" else torch.float32
+        self.train_set, self.val_set = _load_data(config)
+        state = self._saved_state()
+        if state is not None:
+            self.prepared = Prepared.from_dict(state["prepared"])
+        else:
+            self.prepared = prepare(config.model, self.train_set)
+        self.scale = self.prepared.normalization.scale
+        torch.manual_seed(config.seed)
+        self.model = self._build()
+        self.eval_model = self._build().eval()
+        opt = config.optim
+        self.steps_per_epoch = math.ceil(len(self.train_set) / config.data.batch_size)
+        self.total_steps = self.steps_per_epoch * opt.epochs
+        if opt.max_steps is not None:
+            self.total_steps = min(self.total_steps, opt.max_steps)
+        self.optimizer = make_optimizer(self.model, opt.lr, opt.weight_decay)
+        self.scheduler = make_scheduler(
+            self.optimizer, opt.warmup_steps, self.total_steps, opt.min_lr_ratio
+        )
+        self.ema = EMA(self.model, opt.ema_decay)
+        self.step, self.best_loss = 0, math.inf
+        if state is not None:
+            self._restore(state)
+        self._sums = np.zeros(3)
+        self._count = 0
+
+    def _saved_state(self) -> dict[str, Any] | None:
+        """The state file of a run to resume (checked against the config), or ``None``."""
+        path = self.out / "train_state.pt"
+        if not path.is_file():
+            return None
+        state = load_state(path)
+        conflicts = resume_conflicts(state["config"], self.config.to_dict())
+        if conflicts:
+            raise ValueError(
+                f"{self.out} holds a run with another config ({'; '.join(conflicts)}); "
+                "use a fresh out_dir or the original config"
+            )
+        return state
+
+    def _build(self) -> torch.nn.Module:
+        model = build(self.config.model.name, **self.prepared.model_config)
+        return model.to(device=self.device, dtype=self.dtype)
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.ema.load(state["ema"], state["ema_updates"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.best_loss = int(state["step"]), float(state["best_loss"])
+
+    def batch_indices(self, step: int) -> np.ndarray:
+        """Training-set indices of optimizer step ``step`` (0-based)."""
+        epoch, k = divmod(step, self.steps_per_epoch)
+        order = np.random.default_rng([self.config.seed, epoch]).permutation(len(self.train_set))
+        bs = self.config.data.batch_size
+        return order[k * bs : (k + 1) * bs]
+
+    def _collate(self, samples: list) -> Batch:
+        cfg = self.model.config
+        return collate(samples, cfg.cutoff, cfg.max_neighbors, self.dtype).to(self.device)
+
+    def train_step(self, batch: Batch) -> None:
+        """One optimizer step on ``batch`` (loss, backward, clip, AdamW, schedule, EMA)."""
+        self.model.train()
+        terms = compute_loss(self.model(batch.graph), batch, self.scale, self.config.loss)
+        if not torch.isfinite(terms.total):
+            raise ValueError(
+                f"the loss became {float(terms.total)} at step {self.step + 1} (energy part "
+                f"{float(terms.energy):.4g}, force part {float(terms.force):.4g}); lower "
+                "optim.lr or check the training data for broken labels"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        terms.total.backward()
+        if self.config.optim.grad_clip is not None:
+            params = [p for p in self.model.parameters() if p.grad is not None]
+            torch.nn.utils.clip_grad_norm_(params, self.config.optim.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.ema.update(self.model)
+        self.step += 1
+        self._sums += [terms.total.item(), terms.energy.item(), terms.force.item()]
+        self._count += 1
+
+    def validate(self) -> dict[str, float]:
+        """Errors of the EMA weights on the validation set (see :class:`Metrics`)."""
+        self.eval_model.load_state_dict(self.ema.state_dict())
+        metrics = Metrics(self.scale, self.config.loss)
+        bs = self.config.data.val_batch_size
+        for start in range(0, len(self.val_set), bs):
+            batch = self._collate(self.val_set.samples[start : start + bs])
+            with torch.no_grad():  # conservative models re-enable grad for their forces
+                out = self.eval_model(batch.graph)
+            metrics.update(out, batch)
+        return metrics.compute()
+
+    def run(self, stop_at_step: int | None = None) -> Path:
+        """Train until the schedule ends (or ``stop_at_step``); returns ``best.pt``'s path.
+
+        ``stop_at_step`` ends the run early as if it were killed right after that step's
+        state was saved (for tests and time-boxed sessions); rerunning resumes.
+        """
+        end = self.total_steps if stop_at_step is None else min(stop_at_step, self.total_steps)
+        if self.step == 0 and not (self.out / "config.yaml").exists():
+            dump_config(self.config, self.out / "config.yaml")
+        bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step",
+                   disable=not self.progress)  # fmt: skip
+        self._clock = (time.perf_counter(), self.step)
+        while self.step < end:
+            indices = self.batch_indices(self.step)
+            self.train_step(self._collate([self.train_set[int(i)] for i in indices]))
+            bar.update(1)
+            bar.set_postfix(loss=f"{self._sums[0] / self._count:.4g}")
+            if self.step % self.steps_per_epoch == 0 or self.step == end:
+                self._end_of_period(bar)
+            elif self.step % self.config.log_every == 0:
+                self._log(self._train_row())
+        bar.close()
+        return self.out / "best.pt"
+
+    def _train_row(self) -> dict[str, Any]:
+        """Log fields of the steps since the previous row (and reset their accumulators)."""
+        train = self._sums / max(self._count, 1)
+        now, (then, first) = time.perf_counter(), self._clock
+        row = {
+            "step": self.step, "epoch": round(self.step / self.steps_per_epoch, 4),
+            "lr": self.optimizer.param_groups[0]["lr"], "train_loss": train[0],
+            "train_energy_loss": train[1], "train_force_loss": train[2],
+            "seconds_per_step": (now - then) / max(self.step - first, 1),
+        }  # fmt: skip
+        self._sums[:], self._count, self._clock = 0.0, 0, (now, self.step)
+        return row
+
+    def _end_of_period(self, bar: tqdm) -> None:
+        """Validate, write checkpoints, state and a log row."""
+        row = self._train_row()
+        val = self.validate()
+        row.update({f"val_{k}": v for k, v in val.items() if k != "frames"})
+        metrics = {"step": self.step, "epoch": row["epoch"], "val_frames": val["frames"]}
+        metrics.update({k: float(v) for k, v in row.items() if k.startswith(("val_", "train_"))})
+        self._checkpoint(self.out / "last.pt", metrics)
+        if val["loss"] < self.best_loss:
+            self.best_loss = val["loss"]
+            self._checkpoint(self.out / "best.pt", metrics)
+        save_state(self.out / "train_state.pt", self._state())
+        self._log(row)
+        bar.write(
+            f"step {self.step} (epoch {row['epoch']:.2f}): train loss {row['train_loss']:.4g}, "
+            f"val energy {val['energy_mae_per_atom'] * 1e3:.2f} meV/atom, forces "
+            f"{val['force_mae']:.4f} eV/Å ({row['seconds_per_step']:.2f} s/step)"
+        )
+
+    def _checkpoint(self, path: Path, metrics: dict[str, Any]) -> None:
+        ema = self.ema.state_dict() if self.config.optim.ema_decay is not None else None
+        save(
+            self.model,
+            path,
+            ema_state_dict=ema,
+            metrics=metrics,
+            element_references=self.prepared.to_dict()["element_references"],
+            normalization=self.prepared.normalization.to_dict(),
+            data={
+                "train": [_file_record(p) for p in self.config.data.train],
+                "val": [_file_record(p) for p in self.config.data.val],
+            },
+            steps=self.step,
+            epochs=self.step / self.steps_per_epoch,
+            config=self.config.to_dict(),
+        )
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "config": self.config.to_dict(),
+            "prepared": self.prepared.to_dict(),
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "ema_updates": self.ema.updates,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "best_loss": self.best_loss,
+        }
+
+    def _log(self, row: dict[str, Any]) -> None:
+        row = dict(row, time=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        path = self.out / "log.csv"
+        new = not path.exists()
+        with path.open("a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=LOG_COLUMNS)
+            if new:
+                writer.writeheader()
+            writer.writerow({k: row.get(k, "") for k in LOG_COLUMNS})
+
+
+def train(config: TrainConfig, *, stop_at_step: int | None = None, progress: bool = True) -> Path:
+    """Train (or resume) the run described by ``config``; returns the path of ``best.pt``.
+
+    Args:
+        config: The run.
+        stop_at_step: Stop after this optimizer step (state saved, resumable).
+        progress: Show tqdm progress bars.
+    """
+    return Trainer(config, progress=progress).run(stop_at_step)
