@@ -10,8 +10,12 @@ from equicat.checkpoints.format import (
     load_model,
     save,
 )
+from equicat.checkpoints.registry import DEFAULT, SHIPPED, shipped_path
 
 __all__ = [
+    "DEFAULT",
+    "SHIPPED",
+    "shipped_path",
     "FORMAT",
     "FORMAT_VERSION",
     "Checkpoint",

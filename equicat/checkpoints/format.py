@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from equicat.checkpoints.fairchem import equiformer_v2_from_fairchem, is_fairchem_checkpoint
+from equicat.checkpoints.registry import SHIPPED, resolve
 from equicat.models import build_from_config, model_name
 
 __all__ = [
@@ -138,6 +139,9 @@ def save(
             torch.save(ckpt, fh)
             fh.flush()
             os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -167,7 +171,10 @@ def _check_plain(value: Any, where: str) -> None:
 
 def _read(path: Path) -> Any:
     if not path.exists():
-        raise FileNotFoundError(f"checkpoint file {str(path)!r} does not exist")
+        raise FileNotFoundError(
+            f"checkpoint file {str(path)!r} does not exist (shipped checkpoints by name: "
+            f"{', '.join(sorted(SHIPPED))})"
+        )
     if path.is_dir():
         raise CheckpointError(f"{str(path)!r} is a directory, not a checkpoint file")
     try:
@@ -184,14 +191,15 @@ def load(path: str | os.PathLike, use_ema: bool = True) -> Checkpoint:
     """Read an equicat checkpoint or a fairchem-1.x EquiformerV2 file.
 
     Args:
-        path: The file.
+        path: The file, or the name of a shipped checkpoint (see
+            :mod:`equicat.checkpoints.registry`).
         use_ema: Use EMA weights when the file has them.
 
     Raises:
         FileNotFoundError: No such file.
         CheckpointError: Unreadable, foreign or inconsistent file.
     """
-    path = Path(path)
+    path = resolve(path)
     raw = _read(path)
     if isinstance(raw, dict) and raw.get("format") == FORMAT:
         version = raw.get("format_version")
