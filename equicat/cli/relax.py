@@ -100,6 +100,7 @@ def _write(out: Path, frames: list[Any], summary: dict[str, Any]) -> None:
     """Write OUT and its summary, each atomically (temporary file + rename)."""
     import ase.io
 
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
     ase.io.write(tmp, frames)
     os.replace(tmp, out)

@@ -78,3 +78,10 @@ def test_bad_input(setup, capsys):
     ckpt, _, out = setup
     assert main(_args(ckpt, out.with_name("missing.extxyz"), out)) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_output_directory_is_created(setup):
+    ckpt, path, out = setup
+    nested = out.parent / "new" / "dir" / "out.extxyz"  # as on a fresh checkout: no runs/
+    assert main(_args(ckpt, path, nested)) == 0
+    assert len(ase.io.read(nested, ":")) == 3
