@@ -8,6 +8,8 @@ import sys
 
 import numpy as np
 
+from equicat.cli.common import add_model_arguments, read_structures
+
 __all__ = ["add_parser", "run"]
 
 
@@ -19,36 +21,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Predict energies and forces. Reads any format ASE reads; every frame of "
         "each file is predicted.",
     )
-    p.add_argument("structures", nargs="+", help="structure files (extxyz, cif, POSCAR, traj, ...)")
-    p.add_argument(
-        "--checkpoint",
-        default="oc-emt-eqv2-s",
-        help="equicat or fairchem-1.x checkpoint file, or a shipped checkpoint's name "
-        "(default: oc-emt-eqv2-s, the shipped OC-EMT model)",
-    )
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    add_model_arguments(p)
     p.add_argument("--batch-size", type=int, default=16, help="structures per forward pass")
     p.add_argument("--json", action="store_true", help="machine-readable output (one JSON list)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``equicat predict``."""
-    import ase.io
-
     from equicat.calculators import Predictor
 
-    frames, names = [], []
-    for path in args.structures:
-        try:
-            read = ase.io.read(path, ":")
-        except FileNotFoundError:
-            raise FileNotFoundError(f"structure file {path!r} does not exist") from None
-        except Exception as err:
-            raise ValueError(f"cannot read structure file {path!r}: {err}") from err
-        read = read if isinstance(read, list) else [read]
-        frames += read
-        names += [f"{path}@{i}" if len(read) > 1 else path for i in range(len(read))]
+    frames, names = read_structures(args.structures)
     predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, dtype=args.dtype)
     results = predictor.predict(frames, batch_size=args.batch_size)
     rows = []

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from equicat.cli.common import add_model_arguments, read_structures
+
 __all__ = ["add_parser", "run"]
 
 
@@ -29,13 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "source) to OUT and a summary to OUT's stem + .summary.json. Structures already in "
         "OUT are skipped, so an interrupted run can simply be started again.",
     )
-    p.add_argument("structures", nargs="+", help="structure files (extxyz, cif, POSCAR, traj, ...)")
-    p.add_argument(
-        "--checkpoint",
-        default="oc-emt-eqv2-s",
-        help="equicat or fairchem-1.x checkpoint file, or a shipped checkpoint's name "
-        "(default: oc-emt-eqv2-s, the shipped OC-EMT model)",
-    )
+    add_model_arguments(p)
     p.add_argument("--out", required=True, type=Path, help="output file, e.g. relaxed.extxyz")
     p.add_argument("--fmax", type=float, default=0.02, help="eV/Å force threshold (0.02)")
     p.add_argument("--steps", type=int, default=300, help="most steps per structure (300)")
@@ -43,28 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="structures relaxed together")
     p.add_argument("--maxstep", type=float, default=None,
                    help="Å per atom per step (default: 0.04 lbfgs, 0.2 fire)")  # fmt: skip
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def _read(paths: list[str]) -> tuple[list[Any], list[str]]:
-    import ase.io
-
-    frames, names = [], []
-    for path in paths:
-        try:
-            read = ase.io.read(path, ":")
-        except FileNotFoundError:
-            raise FileNotFoundError(f"structure file {path!r} does not exist") from None
-        except Exception as err:
-            raise ValueError(f"cannot read structure file {path!r}: {err}") from err
-        read = read if isinstance(read, list) else [read]
-        frames += read
-        names += [f"{path}@{i}" if len(read) > 1 else path for i in range(len(read))]
-    if len(set(names)) != len(names):
-        raise ValueError("a structure file is named twice; pass each file once")
-    return frames, names
 
 
 def _previous(out: Path) -> list[Any]:
@@ -135,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-    frames, names = _read(args.structures)
+    frames, names = read_structures(args.structures)
     previous = _previous(args.out)
     done = {a.info["source"] for a in previous}
     todo = [k for k, name in enumerate(names) if name not in done]
