@@ -3,7 +3,7 @@
 from equicat.so3.activations import GridMLP, SeparableS2Activation, SmoothLeakyReLU
 from equicat.so3.grid import SphereGrid, quadrature_weights
 from equicat.so3.harmonics import num_coefficients, spherical_harmonics
-from equicat.so3.layout import CoefficientLayout
+from equicat.so3.layout import CoefficientLayout, truncation_factor
 from equicat.so3.linear import SO3Linear
 from equicat.so3.norms import SeparableLayerNorm
 from equicat.so3.radial import BesselBasis, GaussianBasis, PolynomialEnvelope, RadialMLP
@@ -29,4 +29,5 @@ __all__ = [
     "quadrature_weights",
     "rotate_points",
     "spherical_harmonics",
+    "truncation_factor",
 ]

@@ -127,7 +127,7 @@ class SphereGrid(nn.Module):
         from_grid_t = self.const.get("from_grid_t", x)  # [G, n]
         rows = x.transpose(1, 2).reshape(b * c, n)  # [B*C, n]
         step = self._chunk_rows()
-        if torch.is_grad_enabled() and (x.requires_grad or to_grid_t.requires_grad):
+        if torch.is_grad_enabled() and x.requires_grad:
             parts = [
                 fn(rows[i : i + step] @ to_grid_t) @ from_grid_t for i in range(0, b * c, step)
             ]

@@ -13,7 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["CoefficientLayout"]
+__all__ = ["CoefficientLayout", "truncation_factor"]
+
+
+def truncation_factor(l_: int, mmax: int) -> float:
+    """``sqrt((2l + 1) / (2 mmax + 1))`` for ``l > mmax``, else 1.
+
+    The published EquiformerV2 weights expect degree-``l`` coefficients rotated back from an
+    order-truncated edge frame to be scaled up by this factor (the share of the degree's
+    ``2l + 1`` orders that was kept).
+    """
+    return ((2 * l_ + 1) / (2 * mmax + 1)) ** 0.5 if l_ > mmax else 1.0
 
 
 def _index(l_: int, m: int) -> int:
@@ -62,18 +72,9 @@ class CoefficientLayout:
         return len(self.l_major)
 
     def truncation_scale(self, order: str = "m_major") -> list[float]:
-        """Per-coefficient factor ``sqrt((2l + 1) / (2 mmax + 1))`` for ``l > mmax``, else 1.
-
-        When order-truncated edge-frame features are rotated back to the global frame, the
-        published EquiformerV2 weights expect degrees above ``mmax`` to be scaled up by this
-        factor (the share of each degree's ``2l + 1`` orders that was kept).
-        """
+        """:func:`truncation_factor` of each kept coefficient, in the given order."""
         idx = self.m_major if order == "m_major" else self.l_major
-        out = []
-        for i in idx:
-            l_ = self.degree(i)
-            out.append(((2 * l_ + 1) / (2 * self.mmax + 1)) ** 0.5 if l_ > self.mmax else 1.0)
-        return out
+        return [truncation_factor(self.degree(i), self.mmax) for i in idx]
 
     @staticmethod
     def degree(index: int) -> int:

@@ -7,7 +7,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from equicat.so3 import RadialMLP, spherical_harmonics
+from equicat.so3 import RadialMLP, spherical_harmonics, truncation_factor
+from equicat.so3.constants import ConstantCache
 
 __all__ = ["EdgeFeatures", "EdgeDegreeEmbedding"]
 
@@ -60,13 +61,13 @@ class EdgeDegreeEmbedding(nn.Module):
         self.radial = RadialMLP([*sizes, (lmax + 1) * channels])
         deg = torch.tensor([l_ for l_ in range(lmax + 1) for _ in range(2 * l_ + 1)])
         self.register_buffer("degree_index", deg, persistent=False)
-        inv = [
-            (1 / math.sqrt(2 * l_ + 1))
-            * (math.sqrt((2 * l_ + 1) / (2 * mmax + 1)) if l_ > mmax else 1)
+        scale = [
+            truncation_factor(l_, mmax) / math.sqrt(2 * l_ + 1)
             for l_ in range(lmax + 1)
             for _ in range(2 * l_ + 1)
         ]
-        self.register_buffer("inv_sqrt_dim", torch.tensor(inv), persistent=False)
+        # [n] float64, cast per call (exact in float64 runs)
+        self.const = ConstantCache(sh_scale=torch.tensor(scale, dtype=torch.float64))
 
     def forward(
         self,
@@ -82,7 +83,7 @@ class EdgeDegreeEmbedding(nn.Module):
         e = base.shape[0]
         rad = self.radial(self.edge(base, z_src, z_tgt)).reshape(e, self.lmax + 1, self.channels)
         sh = spherical_harmonics(self.lmax, unit, normalize=False)  # [E, n]
-        sh = sh * self.inv_sqrt_dim.to(sh.dtype)
+        sh = sh * self.const.get("sh_scale", sh)
         # [E, n, C]: degree-l radial value times the degree-l harmonics of the edge direction
         msg = rad[:, self.degree_index] * sh[:, :, None]
         if weight is not None:

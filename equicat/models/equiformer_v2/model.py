@@ -116,9 +116,9 @@ class EquiformerV2(nn.Module):
 
         table = torch.zeros(cfg.max_num_elements, dtype=torch.float64)
         table[: len(cfg.element_energies)] = torch.tensor(cfg.element_energies, dtype=torch.float64)
-        self.references = ConstantCache(element_energies=table)
-        scale = torch.tensor(self.layout.truncation_scale("m_major"))
-        self.register_buffer("back_scale", scale, persistent=False)
+        scale = torch.tensor(self.layout.truncation_scale("m_major"), dtype=torch.float64)
+        # float64 constants, cast per call: element references [Z], back-rotation scale [n_red]
+        self.const = ConstantCache(element_energies=table, back_scale=scale)
 
     @property
     def cutoff(self) -> float:
@@ -150,7 +150,7 @@ class EquiformerV2(nn.Module):
         dist = vec.norm(dim=-1)
         unit = vec / dist[:, None]
         rot = self.wigner(vec)[:, self.rot_rows]  # [E, n_red, n]
-        rot_back = rot.transpose(1, 2) * self.back_scale.to(rot.dtype)  # [E, n, n_red]
+        rot_back = rot.transpose(1, 2) * self.const.get("back_scale", rot)  # [E, n, n_red]
         basis = self.distance_basis(dist)
         weight = None if self.envelope is None else self.envelope(dist)
         ctx = EdgeContext(
@@ -171,7 +171,7 @@ class EquiformerV2(nn.Module):
         e = e * self.config.energy_std + self.config.energy_mean
         if self.config.element_energies:
             # [N] per-atom reference, summed per system
-            ref = self.references.get("element_energies", e)[graph.atomic_numbers]
+            ref = self.const.get("element_energies", e)[graph.atomic_numbers]
             e = e + torch.zeros_like(e).index_add_(0, graph.batch, ref)
         return e, x, ctx
 
