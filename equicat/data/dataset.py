@@ -96,22 +96,20 @@ def frame_labels(atoms: Atoms, where: str = "frame") -> tuple[float, np.ndarray]
 
 
 def read_frames(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Atoms]:
-    """Every frame of one or several structure files (any format ASE reads), in order.
+    """Every frame of one or several structure files, in order.
 
-    Each frame's ``info["source"]`` is set to ``"FILE@INDEX"`` for error messages.
+    Any format of :mod:`equicat.data.formats` (extxyz, ASE db, equicat HDF5, fairchem LMDB,
+    chosen by suffix) or anything ``ase.io`` reads. Each frame's ``info["source"]`` is set to
+    ``"FILE@INDEX"`` for error messages.
     """
-    import ase.io
+    from equicat.data import formats
 
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     frames: list[Atoms] = []
     for path in paths:
-        if not Path(path).is_file():
+        if not Path(path).exists():
             raise FileNotFoundError(f"data file {str(path)!r} does not exist")
-        try:
-            read = ase.io.read(path, ":")
-        except Exception as err:
-            raise ValueError(f"cannot read data file {str(path)!r}: {err}") from err
-        read = read if isinstance(read, list) else [read]
+        read = formats.read_frames(path)
         for i, atoms in enumerate(read):
             atoms.info["source"] = f"{path}@{i}"
         frames += read
@@ -143,12 +141,13 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator:
 
 
 def write_frames(path: str | os.PathLike, frames: Sequence[Atoms]) -> Path:
-    """Write frames to an extxyz file atomically (see :func:`atomic_open`)."""
-    import ase.io
+    """Write frames atomically, in the format of the suffix (extxyz unless .h5/.db/.lmdb).
 
-    with atomic_open(path) as fh:
-        ase.io.write(fh, list(frames), format="extxyz")
-    return Path(path)
+    See :func:`equicat.data.formats.write_frames` (which also appends).
+    """
+    from equicat.data import formats
+
+    return formats.write_frames(path, frames)
 
 
 class StructureDataset(torch.utils.data.Dataset):
