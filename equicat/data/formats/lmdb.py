@@ -113,15 +113,35 @@ def _shards(path: Path) -> list[Path]:
     return [path]
 
 
+# open read-only environments of this process: real path -> (inode, env); py-lmdb refuses
+# to open one file twice in a process
+_ENVS: dict[str, tuple[int, Any]] = {}
+_ENVS_PID = [os.getpid()]
+# environments inherited over fork: kept referenced, never used or closed in the child
+_INHERITED: list[Any] = []
+
+
 def _open_env(path: Path):
-    lmdb = _lmdb()
-    try:
-        return lmdb.open(
-            str(path), subdir=False, readonly=True, lock=False, readahead=False,
-            meminit=False, max_readers=1,
-        )  # fmt: skip
-    except lmdb.Error as err:
-        raise ValueError(f"{str(path)!r} is not a readable LMDB file: {err}") from err
+    """The shared read-only environment of ``path`` for this process."""
+    if _ENVS_PID[0] != os.getpid():
+        _INHERITED.extend(env for _, env in _ENVS.values())
+        _ENVS.clear()
+        _ENVS_PID[0] = os.getpid()
+    key = os.path.realpath(path)
+    inode = os.stat(key).st_ino
+    if key in _ENVS and _ENVS[key][0] != inode:  # the file was replaced since
+        _ENVS.pop(key)[1].close()
+    if key not in _ENVS:
+        lmdb = _lmdb()
+        try:
+            env = lmdb.open(
+                key, subdir=False, readonly=True, lock=False, readahead=False,
+                meminit=False, max_readers=1,
+            )  # fmt: skip
+        except lmdb.Error as err:
+            raise ValueError(f"{str(path)!r} is not a readable LMDB file: {err}") from err
+        _ENVS[key] = (inode, env)
+    return _ENVS[key][1]
 
 
 def _length(env, path: Path) -> int:
@@ -129,7 +149,10 @@ def _length(env, path: Path) -> int:
         raw = txn.get(b"length")
         if raw is None:
             return int(env.stat()["entries"])
-        length = loads_pyg(raw)
+        try:
+            length = loads_pyg(raw)
+        except Exception as err:
+            raise ValueError(f"{str(path)!r}: key 'length' is not a pickled int: {err}") from err
     if not isinstance(length, int):
         raise ValueError(f"{str(path)!r}: key 'length' holds {type(length).__name__}, not int")
     return length
@@ -138,31 +161,19 @@ def _length(env, path: Path) -> int:
 class LmdbFrames(Sequence):
     """Random access to fairchem LMDB frames; ``frames[i]`` is an ``Atoms``.
 
-    Environments are opened lazily and reopened in a new process (DataLoader workers).
+    Environments are opened once per process and shared by every reader of the same file
+    (reopened in DataLoader worker processes).
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.shards = _shards(self.path)
-        lengths = []
-        for shard in self.shards:
-            env = _open_env(shard)
-            lengths.append(_length(env, shard))
-            env.close()
+        lengths = [_length(_open_env(shard), shard) for shard in self.shards]
         self.starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        self._envs: list | None = None
-        self._pid = -1
         self._natoms: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.starts[-1])
-
-    def _env(self, shard: int):
-        if self._envs is None or self._pid != os.getpid():
-            self._envs, self._pid = [None] * len(self.shards), os.getpid()
-        if self._envs[shard] is None:
-            self._envs[shard] = _open_env(self.shards[shard])
-        return self._envs[shard]
 
     def frame(self, index: int) -> Frame:
         """The :class:`Frame` at ``index`` (negative counts from the end)."""
@@ -173,7 +184,7 @@ class LmdbFrames(Sequence):
         shard = int(np.searchsorted(self.starts, index, side="right") - 1)
         key = index - int(self.starts[shard])
         where = f"{self.shards[shard]} entry {key}"
-        with self._env(shard).begin() as txn:
+        with _open_env(self.shards[shard]).begin() as txn:
             raw = txn.get(str(key).encode("ascii"))
         if raw is None:
             raise ValueError(f"{where} is missing; the LMDB is truncated or not fairchem's")
@@ -208,9 +219,6 @@ class LmdbFrames(Sequence):
     def read_all(self) -> list[Atoms]:
         """Every frame, in order."""
         return [self[i] for i in range(len(self))]
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_envs": None, "_pid": -1}
 
     def __repr__(self) -> str:
         return f"LmdbFrames({str(self.path)!r}, {len(self)} frames)"
