@@ -54,12 +54,20 @@ def test_collate_batches_equals_collate(data_files, order):
 def test_dataloader_with_workers_and_sampler(data_files):
     _, paths = data_files
     graphs = GraphDataset(FrameDataset(paths), cutoff=4.0)
+    first = graphs[0]  # the parent holds open file handles before the workers start
     sampler = AtomBatchSampler(graphs.natoms, max_atoms=30, seed=3)
     loader = torch.utils.data.DataLoader(
         graphs, batch_sampler=sampler, collate_fn=collate_batches, num_workers=2
     )
-    seen = sorted(int(n) for batch in loader for n in batch.graph.natoms)
+    batches = list(loader)
+    assert len(batches) == len(sampler) >= 2
+    for batch, indices in zip(batches, sampler, strict=True):
+        direct = collate_batches([graphs[i] for i in indices])
+        assert torch.equal(batch.energy, direct.energy)
+        assert torch.equal(batch.graph.edge_index, direct.graph.edge_index)
+    seen = sorted(int(n) for batch in batches for n in batch.graph.natoms)
     assert seen == sorted(graphs.natoms.tolist())
+    assert torch.equal(graphs[0].forces, first.forces)
 
 
 def test_pack_bounds_every_batch():
