@@ -118,6 +118,10 @@ def test_hdf5_errors_name_the_file_and_the_problem(tmp_path):
         h5["atoms/forces"].resize(3, axis=0)
     with pytest.raises(ValueError, match="cut.h5.*corrupt.*atoms/forces has 3 rows"):
         formats.read_frames(truncated)
+    with h5py.File(truncated, "r+") as h5:
+        h5["offsets"][1] = -4
+    with pytest.raises(ValueError, match="offsets must start at 0 and never decrease"):
+        formats.read_frames(truncated)
     newer = formats.write_frames(tmp_path / "new.h5", labelled_frames()[:1])
     with h5py.File(newer, "r+") as h5:
         h5.attrs["version"] = 99

@@ -105,7 +105,7 @@ def _extend(dataset, start: int, values: np.ndarray) -> None:
     dataset[start:] = values
 
 
-def _append(h5, frames: Sequence[Frame], path: Path) -> None:
+def _append(h5, frames: Sequence[Frame]) -> None:
     """Append ``frames`` to an open, checked file; ``offsets`` is written last."""
     if not frames:
         return
@@ -127,7 +127,7 @@ def write_hdf5(path: str | os.PathLike, frames: Iterable[Atoms]) -> Path:
     with atomic_path(path, ".h5") as tmp:
         with _h5py().File(tmp, "w") as h5:
             _create(h5)
-            _append(h5, records, Path(path))
+            _append(h5, records)
     return Path(path)
 
 
@@ -142,7 +142,7 @@ def append_hdf5(path: str | os.PathLike, frames: Iterable[Atoms]) -> Path:
         return write_hdf5(path, frames)
     records = [Frame.from_atoms(a) for a in frames]
     with _open(path, "r+") as h5:
-        _append(h5, records, path)
+        _append(h5, records)
     return path
 
 
@@ -184,12 +184,14 @@ def _check(h5, path: Path) -> None:
     missing = [k for k in needed if k not in h5]
     if missing:
         raise ValueError(f"{str(path)!r} is corrupt: datasets {missing} are missing")
-    offsets = h5["offsets"]
-    nframes, natoms = len(offsets) - 1, int(offsets[-1]) if len(offsets) else -1
+    offsets = h5["offsets"][:]
+    if len(offsets) == 0 or offsets[0] != 0 or (np.diff(offsets) < 0).any():
+        raise ValueError(f"{str(path)!r} is corrupt: offsets must start at 0 and never decrease")
+    nframes, natoms = len(offsets) - 1, int(offsets[-1])
     for key in needed[1:]:
         rows = len(h5[key])
         need = nframes if key.startswith("frames/") else natoms
-        if rows < need or natoms < 0:
+        if rows < need:
             raise ValueError(
                 f"{str(path)!r} is corrupt: {key} has {rows} rows but offsets record "
                 f"{nframes} frames of {natoms} atoms"
