@@ -1,4 +1,4 @@
-"""Atomic graphs, neighbour lists and data sets."""
+"""Atomic graphs, neighbour lists, file formats (:mod:`equicat.data.formats`) and data sets."""
 
 from equicat.data.graph import AtomicGraph, NeighborMethod, build_edges
 

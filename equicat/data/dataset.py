@@ -21,6 +21,7 @@ import torch
 from ase import Atoms
 from torch import Tensor
 
+from equicat.data import formats
 from equicat.data.graph import AtomicGraph
 
 __all__ = [
@@ -102,8 +103,6 @@ def read_frames(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[
     chosen by suffix) or anything ``ase.io`` reads. Each frame's ``info["source"]`` is set to
     ``"FILE@INDEX"`` for error messages.
     """
-    from equicat.data import formats
-
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     frames: list[Atoms] = []
     for path in paths:
@@ -145,8 +144,6 @@ def write_frames(path: str | os.PathLike, frames: Sequence[Atoms]) -> Path:
 
     See :func:`equicat.data.formats.write_frames` (which also appends).
     """
-    from equicat.data import formats
-
     return formats.write_frames(path, frames)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
 
 from equicat.data.formats.frame import atomic_path
 
@@ -54,10 +55,11 @@ class ExtxyzFrames(Sequence):
 
     def __getitem__(self, index):  # type: ignore[override]
         if isinstance(index, slice):
-            return [a.copy() for a in self.frames[index]]
+            return [self[i] for i in range(*index.indices(len(self)))]
         atoms = self.frames[index]
-        out = atoms.copy()
-        out.calc = atoms.calc  # SinglePointCalculator results stay attached
+        out = atoms.copy()  # a copy drops the calculator: attach the stored labels again
+        if atoms.calc is not None and getattr(atoms.calc, "results", None):
+            out.calc = SinglePointCalculator(out, **atoms.calc.results)
         return out
 
     @property
