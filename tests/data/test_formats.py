@@ -84,6 +84,18 @@ def test_hdf5_killed_append_is_invisible_and_overwritten(tmp_path):
     assert_same_frames(formats.read_frames(path), frames)
 
 
+def test_hdf5_append_while_open_says_why(tmp_path):
+    frames = labelled_frames()
+    path = formats.write_frames(tmp_path / "run.h5", frames[:2])
+    reader = HDF5Frames(path)
+    reader[0]  # holds the file open
+    with pytest.raises(ValueError, match="run.h5.*for appending.*close the reader first"):
+        formats.write_frames(path, frames[2:], append=True)
+    reader.close()
+    formats.write_frames(path, frames[2:], append=True)
+    assert len(reader) == 2 and len(HDF5Frames(path)) == len(frames)
+
+
 def test_hdf5_whole_file_write_is_atomic(tmp_path, monkeypatch):
     frames = labelled_frames()
     path = formats.write_frames(tmp_path / "d.h5", frames[:1])

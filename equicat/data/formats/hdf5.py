@@ -156,7 +156,12 @@ def _open(path: Path, mode: str = "r"):
     try:
         h5 = h5py.File(path, mode)
     except OSError as err:
-        raise ValueError(f"cannot open HDF5 file {str(path)!r}, it may be corrupt: {err}") from err
+        purpose = "reading" if mode == "r" else "appending"
+        raise ValueError(
+            f"cannot open HDF5 file {str(path)!r} for {purpose}: {err}. A reader or writer "
+            "elsewhere may hold it open (HDF5 does not let one file be appended to while it is "
+            "read; close the reader first), or the file is corrupt"
+        ) from err
     try:
         _check(h5, path)
     except BaseException:
@@ -202,6 +207,8 @@ class HDF5Frames(Sequence):
     """Random access to the frames of an equicat HDF5 file; ``frames[i]`` is an ``Atoms``.
 
     The file is opened lazily and reopened in a new process (safe with DataLoader workers).
+    The frame count is read at construction: frames appended later need a new reader, and
+    appending while this reader holds the file open fails (call :meth:`close` first).
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
