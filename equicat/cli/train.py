@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 
 __all__ = ["add_parser", "run"]
 
@@ -14,7 +15,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train a model from a YAML config",
         description="Train a model described by a YAML config (see equicat.train.config). "
-        "Rerunning with the same out_dir resumes from its train_state.pt.",
+        "Rerunning with the same out_dir resumes from its train_state.pt. For data-parallel "
+        "training start it with torchrun: torchrun --nproc_per_node K -m equicat.cli.main "
+        "train CONFIG.yaml (data.batch_size is the global batch, split across the K ranks).",
     )
     p.add_argument("config", help="YAML training config")
     p.add_argument("--out", default=None, help="output directory (overrides out_dir)")
@@ -44,5 +47,6 @@ def run(args: argparse.Namespace) -> int:
         changes["optim"] = dataclasses.replace(config.optim, max_steps=args.max_steps)
     config = dataclasses.replace(config, **changes)
     best = train(config, stop_at_step=args.stop_at_step, progress=not args.no_progress)
-    print(f"best checkpoint: {best}")
+    if os.environ.get("RANK", "0") == "0":  # one line from a torchrun job, not one per rank
+        print(f"best checkpoint: {best}")
     return 0
