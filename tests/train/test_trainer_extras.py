@@ -117,3 +117,14 @@ def test_torchrun_two_gloo_ranks_match_one_process(tiny_config, tmp_path):
         assert mb[key] == pytest.approx(ma[key], rel=1e-5), key
     rows = (tmp_path / "ddp" / "log.csv").read_text().splitlines()
     assert len(rows) == 1 + 3  # header + one row per step, written once
+
+
+def test_world_size_without_rank_is_refused(monkeypatch):
+    from equicat.train.distributed import DistContext, init_distributed
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert init_distributed(torch.device("cpu")) == DistContext()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("RANK", raising=False)
+    with pytest.raises(ValueError, match="torchrun"):
+        init_distributed(torch.device("cpu"))
