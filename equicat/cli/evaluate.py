@@ -41,7 +41,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "writes). Writes OUT/metrics.json and a parity plot OUT/parity_<set>.png per file.",
     )
     p.add_argument("--checkpoint", default=DEFAULT, help=f"file or shipped name ({DEFAULT})")
-    p.add_argument("--data", nargs="+", required=True, help="labelled data file(s), one set each")
+    p.add_argument(
+        "--data", nargs="+", required=True,
+        help="labelled data file(s), one set each; a datagen directory means its val*.extxyz",
+    )  # fmt: skip
     p.add_argument("--task", default="s2ef", choices=TASKS)
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
@@ -154,6 +157,20 @@ def _qm9(predictor: Any, frames: list, args: argparse.Namespace) -> tuple[dict, 
     return metrics, panels
 
 
+def _expand(paths: list[str]) -> list[str]:
+    """Files as given; a directory (``equicat datagen`` output) stands for its ``val*.extxyz``."""
+    files: list[str] = []
+    for path in paths:
+        if Path(path).is_dir():
+            found = sorted(str(p) for p in Path(path).glob("val*.extxyz"))
+            if not found:
+                raise FileNotFoundError(f"directory {path!r} holds no val*.extxyz file")
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
 def evaluate_files(args: argparse.Namespace) -> dict[str, Any]:
     """Metrics of every ``args.data`` file; writes ``metrics.json`` and the plots."""
     from equicat.calculators import Predictor
@@ -163,8 +180,9 @@ def evaluate_files(args: argparse.Namespace) -> dict[str, Any]:
     predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, dtype=args.dtype)
     out = Path(args.out)
     report: dict[str, Any] = {"task": args.task, "checkpoint": str(args.checkpoint), "sets": {}}
-    stems = [Path(p).stem for p in args.data]
-    for path, stem in zip(args.data, stems, strict=True):
+    files = _expand(args.data)
+    stems = [Path(p).stem for p in files]
+    for path, stem in zip(files, stems, strict=True):
         name = stem if stems.count(stem) == 1 else str(path)
         metrics, panels = task(predictor, read_frames(path), args)
         report["sets"][name] = dict(metrics, data=str(path))

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,6 +53,10 @@ def test_evaluate_s2ef_matches_the_predictor_and_writes_a_plot(frames, data_file
     assert main(args + ["--device", "cpu", "--all-atoms", "--no-plot"]) == 0
     every = json.loads((out / "metrics.json").read_text())["sets"]["val"]
     assert every["scored_atoms"] == len(free) and every["energy_mae"] == m["energy_mae"]
+    # a data directory stands for its val*.extxyz files
+    assert main(["evaluate", "--data", str(Path(data_file).parent), "--out", str(out),
+                 "--device", "cpu", "--no-plot"]) == 0  # fmt: skip
+    assert set(json.loads((out / "metrics.json").read_text())["sets"]) == {"val"}
 
 
 def test_evaluate_is2re_relaxes_each_system(frames, data_file, tmp_path):
