@@ -6,7 +6,6 @@ scored atoms (OC20 scores forces on free atoms only), ``dF_i = F_i - F*_i`` (eV/
 - ``energy_mae = (1/B) sum_b |dE_b|``; ``energy_mae_per_atom = (1/B) sum_b |dE_b| / n_b``;
   ``energy_mse = (1/B) sum_b dE_b^2``;
 - ``energy_within_threshold`` (EwT): fraction of structures with ``|dE_b| < 0.02 eV``;
-  ``energy_per_atom_within_threshold``: the same test on ``|dE_b| / n_b`` (eV/atom);
 - ``force_mae = (1/3M) sum_i sum_c |dF_ic|`` (over components, as OC20 reports it), and
   ``force_{x,y,z}_mae``; ``force_l2_mae = (1/M) sum_i ||dF_i||``;
 - ``force_cosine = (1/M) sum_i F_i . F*_i / (||F_i|| ||F*_i||)`` (``eps`` guards zeros);
@@ -48,9 +47,7 @@ def _energy_errors(
         "energy_within_threshold": float((np.abs(de) < ENERGY_THRESHOLD).mean()),
     }
     if natoms is not None:
-        per_atom = np.abs(de) / np.asarray(natoms, float)  # [B] eV/atom
-        out["energy_mae_per_atom"] = float(per_atom.mean())
-        out["energy_per_atom_within_threshold"] = float((per_atom < ENERGY_THRESHOLD).mean())
+        out["energy_mae_per_atom"] = float((np.abs(de) / np.asarray(natoms, float)).mean())
     return out
 
 
@@ -114,7 +111,7 @@ def s2ef_metrics(
 def is2re_metrics(
     energy: np.ndarray, energy_true: np.ndarray, natoms: np.ndarray | None = None
 ) -> dict[str, float]:
-    """OC20 IS2RE metrics: ``energy_mae``, ``energy_mse``, EwT (and per-atom variants).
+    """OC20 IS2RE metrics: ``energy_mae``, ``energy_mse``, EwT (and ``energy_mae_per_atom``).
 
     Args:
         energy: [B] eV, predicted relaxed energies.

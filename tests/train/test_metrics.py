@@ -17,7 +17,6 @@ def test_s2ef_metrics_by_hand():
     assert m["energy_mse"] == pytest.approx((0.01**2 + 0.5**2) / 2)
     assert m["energy_mae_per_atom"] == pytest.approx((0.005 + 0.5) / 2)
     assert m["energy_within_threshold"] == 0.5
-    assert m["energy_per_atom_within_threshold"] == 0.5
     assert m["force_mae"] == pytest.approx((0.01 + 2 + 2 + 6) / 9)
     assert m["force_x_mae"] == pytest.approx(0.01 / 3)
     assert m["force_y_mae"] == pytest.approx(2 / 3)
