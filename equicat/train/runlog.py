@@ -48,6 +48,7 @@ class RunLog:
 
     def __init__(self, out: Path, tensorboard: bool = False) -> None:
         self.path = out / "log.csv"
+        out.mkdir(parents=True, exist_ok=True)
         self.writer = summary_writer(out / "tensorboard") if tensorboard else None
 
     def write(self, row: dict[str, Any]) -> None:

@@ -256,9 +256,9 @@ class Trainer:
         """
         end = self.total_steps if stop_at_step is None else min(stop_at_step, self.total_steps)
         main = self.dist.is_main
+        self.log = RunLog(self.out, self.config.tensorboard) if main else None  # may refuse
         if main and self.step == 0 and not (self.out / "config.yaml").exists():
             dump_config(self.config, self.out / "config.yaml")
-        self.log = RunLog(self.out, self.config.tensorboard) if main else None
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step",
                    disable=not (self.progress and main))  # fmt: skip
         self._clock = (time.perf_counter(), self.step)
