@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 __all__ = ["add_parser", "run"]
 
@@ -22,8 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="metal slabs + OC20 adsorbates, relaxed and labelled by EMT",
         description="OC20-style S2EF data: fcc(111)/(100) slabs of Al Ni Cu Pd Ag Pt Au with "
         "a C/H/N/O adsorbate, relaxation frames and rattled frames labelled by the oracle. "
-        "Writes OUT/train.extxyz, OUT/val.extxyz, OUT/manifest.json; resumable (chunks in "
-        "OUT/chunks are reused).",
+        "Writes OUT/train.extxyz, OUT/val.extxyz (val-ID), OUT/manifest.json and, with "
+        "--ood-adsorbates/--ood-catalysts, the OC20-style OUT/val_ood_{ads,cat,both}.extxyz; "
+        "resumable (chunks in OUT/chunks are reused).",
     )
     g.add_argument("--out", required=True, help="output directory")
     g.add_argument("--systems", type=int, required=True, help="number of slab+adsorbate systems")
@@ -39,6 +41,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="drop frames with a larger force, eV/Å (<= 0 keeps all)",
     )  # fmt: skip
     g.add_argument("--val-fraction", type=float, default=0.1, help="systems held out")
+    g.add_argument(
+        "--ood-adsorbates", type=int, default=0,
+        help="adsorbates held out of training for val-OOD-ads/-both (chosen by the seed)",
+    )  # fmt: skip
+    g.add_argument(
+        "--ood-catalysts", type=int, default=0,
+        help="surfaces (one facet of a distinct metal each) held out for val-OOD-cat/-both",
+    )  # fmt: skip
     g.add_argument("--chunk-size", type=int, default=8, help="systems per chunk file")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -52,6 +62,7 @@ def _oracle(name: str):
 def run(args: argparse.Namespace) -> int:
     """Execute ``equicat datagen``."""
     from equicat.data.oc_emt import Recipe, write_dataset
+    from equicat.data.oc_emt_splits import choose_holdout
 
     recipe = Recipe(
         relax_steps=args.relax_steps, keep_every=args.keep_every,
@@ -61,8 +72,12 @@ def run(args: argparse.Namespace) -> int:
     paths = write_dataset(
         args.out, args.systems, args.seed, _oracle(args.oracle), recipe,
         val_fraction=args.val_fraction, chunk_size=args.chunk_size,
+        holdout=choose_holdout(args.seed, args.ood_adsorbates, args.ood_catalysts),
         progress=not args.no_progress,
     )  # fmt: skip
     for name, path in paths.items():
         print(f"{name}: {path}")
+    held = json.loads(paths["manifest"].read_text())["holdout"]
+    if held["adsorbates"] or held["catalysts"]:
+        print(f"held out: adsorbates {held['adsorbates']}, catalysts {held['catalysts']}")
     return 0

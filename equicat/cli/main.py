@@ -6,11 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from equicat.cli import datagen, predict, relax, train
+from equicat.cli import datagen, evaluate, predict, relax, train
 
 __all__ = ["main"]
 
-COMMANDS = {"predict": predict, "datagen": datagen, "train": train, "relax": relax}
+COMMANDS = {
+    "predict": predict, "datagen": datagen, "train": train, "relax": relax, "evaluate": evaluate,
+}  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

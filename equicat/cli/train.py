@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 
 __all__ = ["add_parser", "run"]
 
@@ -14,7 +15,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train a model from a YAML config",
         description="Train a model described by a YAML config (see equicat.train.config). "
-        "Rerunning with the same out_dir resumes from its train_state.pt.",
+        "Rerunning with the same out_dir resumes from its train_state.pt. For data-parallel "
+        "training start it with torchrun: torchrun --nproc_per_node K -m equicat.cli.main "
+        "train CONFIG.yaml (data.batch_size is the global batch, split across the K ranks).",
     )
     p.add_argument("config", help="YAML training config")
     p.add_argument("--out", default=None, help="output directory (overrides out_dir)")
@@ -25,6 +28,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="stop after this step, resumable (the schedule is unchanged)",
     )  # fmt: skip
     p.add_argument("--log-every", type=int, default=None, help="overrides log_every")
+    p.add_argument(
+        "--amp", default=None, choices=["bf16", "fp16", "none"],
+        help="mixed precision of the training forward pass (overrides amp; fp16 needs CUDA)",
+    )  # fmt: skip
+    p.add_argument("--tensorboard", action="store_true", help="also log to OUT/tensorboard")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -40,9 +48,17 @@ def run(args: argparse.Namespace) -> int:
         changes["device"] = args.device
     if args.log_every is not None:
         changes["log_every"] = args.log_every
+    if args.amp is not None:
+        changes["amp"] = None if args.amp == "none" else args.amp
+    if args.tensorboard:
+        changes["tensorboard"] = True
     if args.max_steps is not None:
         changes["optim"] = dataclasses.replace(config.optim, max_steps=args.max_steps)
     config = dataclasses.replace(config, **changes)
-    best = train(config, stop_at_step=args.stop_at_step, progress=not args.no_progress)
-    print(f"best checkpoint: {best}")
+    try:
+        best = train(config, stop_at_step=args.stop_at_step, progress=not args.no_progress)
+    except ImportError as err:  # an optional package the config asks for (tensorboard)
+        raise ValueError(str(err)) from err
+    if os.environ.get("RANK", "0") == "0":  # one line from a torchrun job, not one per rank
+        print(f"best checkpoint: {best}")
     return 0

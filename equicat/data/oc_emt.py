@@ -32,6 +32,8 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.constraints import FixAtoms
 from ase.optimize import BFGS
 
+from equicat.data.oc_emt_splits import SPLIT_FILES, SPLITS, Holdout, split_systems
+
 __all__ = [
     "EMT_ELEMENTS",
     "METALS",
@@ -45,6 +47,8 @@ __all__ = [
     "generate_system",
     "generate",
     "write_dataset",
+    "Holdout",
+    "sample_info",
 ]
 
 # elements ASE's EMT has parameters for
@@ -182,11 +186,7 @@ def sample_system(index: int, seed: int, adsorbates: Sequence[Adsorbate]) -> Ato
     sites; binding height uniform in [1.8, 2.2] Å. ``info`` records the choices.
     """
     rng = _system_rng(seed, index)
-    metal = METALS[rng.integers(len(METALS))]
-    facet = ("111", "100")[rng.integers(2)]
-    size = int(rng.integers(2, 4))
-    layers = int(rng.integers(3, 5))
-    adsorbate = adsorbates[rng.integers(len(adsorbates))]
+    metal, facet, size, layers, adsorbate = _draw_choices(rng, adsorbates)
     site = SITES[facet][rng.integers(len(SITES[facet]))]
     size = 3 if len(adsorbate.symbols) > 3 else size
     slab = build_slab(metal, facet, size, layers)
@@ -199,6 +199,23 @@ def sample_system(index: int, seed: int, adsorbates: Sequence[Adsorbate]) -> Ato
         site=site,
     )
     return atoms
+
+
+def _draw_choices(
+    rng: np.random.Generator, adsorbates: Sequence[Adsorbate]
+) -> tuple[str, str, int, int, Adsorbate]:
+    """Metal, facet, surface size, layers and adsorbate: the first draws of a system."""
+    metal = METALS[rng.integers(len(METALS))]
+    facet = ("111", "100")[rng.integers(2)]
+    size = int(rng.integers(2, 4))
+    layers = int(rng.integers(3, 5))
+    return metal, facet, size, layers, adsorbates[rng.integers(len(adsorbates))]
+
+
+def sample_info(index: int, seed: int, adsorbates: Sequence[Adsorbate]) -> dict[str, str]:
+    """``metal``, ``facet`` and ``adsorbate`` of system ``index``, without building it."""
+    metal, facet, _, _, adsorbate = _draw_choices(_system_rng(seed, index), adsorbates)
+    return {"metal": metal, "facet": f"fcc{facet}", "adsorbate": adsorbate.name}
 
 
 def _system_rng(seed: int, index: int, stream: int = 0) -> np.random.Generator:
@@ -362,6 +379,7 @@ def write_dataset(
     recipe: Recipe = Recipe(),
     *,
     val_fraction: float = 0.1,
+    holdout: Holdout | None = None,
     chunk_size: int = 8,
     progress: bool = True,
 ) -> dict[str, Path]:
@@ -369,17 +387,18 @@ def write_dataset(
 
     Systems are generated in chunks of ``chunk_size``, each written atomically as
     ``out_dir/chunks/NNNN.extxyz`` followed by ``NNNN.json`` listing its systems; a rerun
-    reuses every chunk whose listing matches and generates the rest. Then ``train.extxyz``
-    and ``val.extxyz`` are written atomically, split by system (a seeded choice of
-    ``max(1, round(val_fraction * n_systems))`` validation systems when ``n_systems >= 2``),
-    and ``manifest.json`` records the parameters and counts. A rerun with different
-    generation parameters is refused (use a fresh ``out_dir``); more systems extend the set.
+    reuses every chunk whose listing matches and generates the rest. Then the splits are
+    written atomically, by system (see :func:`split_systems`): ``train.extxyz``, ``val.extxyz``
+    (val-ID) and, when ``holdout`` holds anything out, ``val_ood_ads.extxyz``,
+    ``val_ood_cat.extxyz`` and ``val_ood_both.extxyz`` (each only when it holds a frame).
+    ``manifest.json`` records the parameters, the held-out adsorbates and catalysts, and the
+    systems and frames of each split. A rerun with different generation parameters is
+    refused (use a fresh ``out_dir``); more systems extend the set; the split settings may
+    change between runs (the chunks do not depend on them).
 
     Returns:
-        ``{"train": path, "val": path, "manifest": path}``.
+        ``{"train": path, "val": path, ["val_ood_ads": ..., ...] "manifest": path}``.
     """
-    from equicat.data.dataset import write_frames
-
     if n_systems < 1:
         raise ValueError(f"n_systems must be >= 1, got {n_systems}")
     if chunk_size < 1:
@@ -396,21 +415,36 @@ def write_dataset(
     frames = [f for chunk in chunks for f in chunk]
     for f in frames:
         f.info.pop("source", None)
-    n_val = max(1, round(val_fraction * n_systems)) if n_systems >= 2 and val_fraction > 0 else 0
-    val_ids = set(np.random.default_rng([int(seed), 2**31]).permutation(n_systems)[:n_val].tolist())
-    train = [f for f in frames if int(f.info["system_id"]) not in val_ids]
-    val = [f for f in frames if int(f.info["system_id"]) in val_ids]
-    paths = {"train": write_frames(out / "train.extxyz", train)}
-    paths["val"] = write_frames(out / "val.extxyz", val)
-    manifest = dict(
-        params,
-        n_systems=n_systems,
-        val_fraction=val_fraction,
-        val_systems=sorted(val_ids),
-        train_frames=len(train),
-        val_frames=len(val),
-    )
+    holdout = holdout or Holdout()
+    adsorbates = load_adsorbates()
+    infos = {i: sample_info(i, seed, adsorbates) for i in range(n_systems)}
+    splits = split_systems(infos, seed, val_fraction, holdout)
+    manifest = dict(params, n_systems=n_systems, val_fraction=val_fraction)
+    paths = _write_splits(out, frames, splits, holdout, manifest)
     paths["manifest"] = _write_json(out / "manifest.json", manifest)
+    return paths
+
+
+def _write_splits(
+    out: Path, frames: list[Atoms], splits: dict[str, list[int]], holdout: Holdout, manifest: dict
+) -> dict[str, Path]:
+    """Write each split's frames; fills ``manifest`` with ids and counts."""
+    from equicat.data.dataset import write_frames
+
+    names = SPLITS if holdout.adsorbates or holdout.catalysts else ("train", "val_id")
+    split_of = {i: name for name, ids in splits.items() for i in ids}
+    paths: dict[str, Path] = {}
+    for name in SPLITS:
+        part = [f for f in frames if split_of[int(f.info["system_id"])] == name]
+        key = "val" if name == "val_id" else name
+        if name in names:
+            manifest[f"{key}_systems"] = splits[name]
+            manifest[f"{key}_frames"] = len(part)
+        if name in ("train", "val_id") or (name in names and part):
+            paths[key] = write_frames(out / SPLIT_FILES[name], part)
+        else:  # no such split (or an empty one): drop the file of an earlier run
+            (out / SPLIT_FILES[name]).unlink(missing_ok=True)
+    manifest["holdout"] = asdict(holdout)
     return paths
 
 

@@ -148,6 +148,11 @@ class TrainConfig:
         out_dir: Where checkpoints, the log and the training state go.
         log_every: Steps between training-loss rows of ``log.csv`` (validation rows come
             at the end of every epoch regardless).
+        amp: Mixed precision of the training forward pass: ``null``, ``"bf16"`` (CUDA or
+            CPU) or ``"fp16"`` (CUDA only, with a gradient scaler); see
+            :mod:`equicat.train.precision`.
+        tensorboard: Also log to TensorBoard event files in ``out_dir/tensorboard`` (needs
+            the optional ``tensorboard`` package).
     """
 
     model: ModelSpec = field(default_factory=ModelSpec)
@@ -159,8 +164,12 @@ class TrainConfig:
     dtype: Literal["float32", "float64"] = "float32"
     out_dir: str = "runs/train"
     log_every: int = 50
+    amp: Literal["bf16", "fp16"] | None = None
+    tensorboard: bool = False
 
     def __post_init__(self) -> None:
+        if self.amp not in (None, "bf16", "fp16"):
+            raise ValueError(f"amp must be null, 'bf16' or 'fp16', got {self.amp!r}")
         if self.log_every < 1:
             raise ValueError(f"log_every must be >= 1, got {self.log_every}")
         if self.dtype not in ("float32", "float64"):

@@ -37,16 +37,34 @@ def force_mask(batch: Batch, free_atoms_only: bool) -> Tensor | None:
 
 
 def compute_loss(
-    out: dict[str, Tensor], batch: Batch, scale: float, config: LossConfig
+    out: dict[str, Tensor],
+    batch: Batch,
+    scale: float,
+    config: LossConfig,
+    counts: tuple[float, float] | None = None,
 ) -> LossTerms:
-    """The loss of model outputs ``out`` on ``batch`` (equations in the module docstring)."""
+    """The loss of model outputs ``out`` on ``batch`` (equations in the module docstring).
+
+    Args:
+        out: Model outputs (``energy`` [B] eV, ``forces`` [N, 3] eV/Å).
+        batch: Targets.
+        scale: Target scale ``s``.
+        config: Loss weights.
+        counts: ``(B, M)`` to divide the sums by instead of this batch's own structure and
+            scored-atom counts: the global counts when the batch is one rank's part of a
+            data-parallel batch.
+    """
     natoms = batch.graph.natoms.to(out["energy"].dtype)
-    energy = ((out["energy"] - batch.energy).abs() / natoms).mean() / scale
     error = torch.linalg.vector_norm(out["forces"] - batch.forces, dim=-1)  # [N]
     mask = force_mask(batch, config.free_atoms_only)
     if mask is not None:
         error = error[mask]
-    force = error.mean() / scale if error.numel() else error.sum()
+    if counts is None:
+        energy = ((out["energy"] - batch.energy).abs() / natoms).mean() / scale
+        force = error.mean() / scale if error.numel() else error.sum()
+    else:
+        energy = ((out["energy"] - batch.energy).abs() / natoms).sum() / (counts[0] * scale)
+        force = error.sum() / (max(counts[1], 1) * scale)
     total = config.energy_coef * energy + config.force_coef * force
     return LossTerms(total, energy, force)
 
@@ -80,6 +98,8 @@ class Metrics:
         self.energy_per_atom += float((de / natoms).sum())
         self.force += float(df.abs().mean(-1).sum())
         self.force_l2 += float(torch.linalg.vector_norm(df, dim=-1).sum())
+
+    SUMS = ("frames", "atoms", "energy", "energy_per_atom", "force", "force_l2")
 
     def compute(self) -> dict[str, float]:
         """The averages (see the class docstring)."""

@@ -4,9 +4,9 @@ A plain dict written atomically with ``torch.save`` and read with
 ``torch.load(weights_only=True)``: ``format``, ``version``, ``step`` (optimizer steps done),
 ``config`` (the :class:`~equicat.train.config.TrainConfig` as plain data), ``prepared``
 (element references, normalisation, model config), ``model`` (raw weights), ``ema`` and
-``ema_updates``, ``optimizer``, ``scheduler``, ``best_loss``. It holds the weights itself so
-that it alone restarts a run: a crash between writing it and ``last.pt`` cannot leave the
-two out of step.
+``ema_updates``, ``optimizer``, ``scheduler``, ``best_loss`` and, for fp16 runs, ``scaler``.
+It holds the weights itself so that it alone restarts a run: a crash between writing it and
+``last.pt`` cannot leave the two out of step.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ STATE_FORMAT = "equicat-train-state"
 STATE_VERSION = 1
 
 # config entries that may change when a run is resumed (the schedule is re-derived)
-RESUMABLE_CHANGES = ("optim.epochs", "optim.max_steps", "device", "out_dir", "log_every")
+RESUMABLE_CHANGES = (
+    "optim.epochs", "optim.max_steps", "device", "out_dir", "log_every", "tensorboard",
+)  # fmt: skip
 
 
 def save_state(path: str | os.PathLike, state: dict[str, Any]) -> Path:

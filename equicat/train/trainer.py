@@ -13,11 +13,16 @@ validates the EMA weights and writes, each atomically:
 Rerunning with the same ``out_dir`` resumes from ``train_state.pt``. The shuffle of epoch
 ``k`` is ``default_rng([seed, k])``, so a resumed run takes the same batches, and reaches the
 same weights, as an uninterrupted one.
+
+Started by ``torchrun`` the same run is data-parallel (see :mod:`equicat.train.distributed`):
+each global batch is split across the ranks and gives the same gradient as on one process;
+validation sums are all-reduced; rank 0 alone writes files. ``amp`` selects bf16/fp16
+autocast for the training forward pass (:mod:`equicat.train.precision`); ``tensorboard``
+adds TensorBoard scalars beside ``log.csv`` (:mod:`equicat.train.runlog`).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import math
 import time
@@ -32,19 +37,16 @@ from equicat.checkpoints import save
 from equicat.data.dataset import Batch, StructureDataset, collate
 from equicat.models import build
 from equicat.train.config import TrainConfig, dump_config
+from equicat.train.distributed import all_reduce_sum, barrier, init_distributed, shutdown
 from equicat.train.ema import EMA
 from equicat.train.loss import Metrics, compute_loss
 from equicat.train.optim import make_optimizer, make_scheduler
+from equicat.train.precision import autocast, check_amp, make_scaler
 from equicat.train.prepare import Prepared, prepare
+from equicat.train.runlog import LOG_COLUMNS, RunLog
 from equicat.train.state import load_state, resume_conflicts, save_state
 
-__all__ = ["Trainer", "train", "resolve_device"]
-
-LOG_COLUMNS = (
-    "step", "epoch", "lr", "train_loss", "train_energy_loss", "train_force_loss", "val_loss",
-    "val_energy_mae", "val_energy_mae_per_atom", "val_force_mae", "val_force_l2_mae",
-    "seconds_per_step", "time",
-)  # fmt: skip
+__all__ = ["Trainer", "train", "resolve_device", "LOG_COLUMNS"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -91,6 +93,10 @@ class Trainer:
         self.out = Path(config.out_dir)
         self.device = resolve_device(config.device)
         self.dtype = torch.float64 if config.dtype == "float64" else torch.float32
+        check_amp(config.amp, self.device, self.dtype)
+        self.dist = init_distributed(self.device)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
         self.train_set, self.val_set = _load_data(config)
         state = self._saved_state()
         if state is not None:
@@ -101,6 +107,12 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model = self._build()
         self.eval_model = self._build().eval()
+        self.forward_model = self.model  # the DDP wrapper when data-parallel
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.forward_model = torch.nn.parallel.DistributedDataParallel(self.model, ids)
+        self.scaler = make_scaler(config.amp, self.device)
+        self.log: RunLog | None = None  # opened by run(), on rank 0
         opt = config.optim
         self.steps_per_epoch = math.ceil(len(self.train_set) / config.data.batch_size)
         self.total_steps = self.steps_per_epoch * opt.epochs
@@ -141,6 +153,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.best_loss = int(state["step"]), float(state["best_loss"])
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
 
     def batch_indices(self, step: int) -> np.ndarray:
         """Training-set indices of optimizer step ``step`` (0-based)."""
@@ -153,38 +167,85 @@ class Trainer:
         cfg = self.model.config
         return collate(samples, cfg.cutoff, cfg.max_neighbors, self.dtype).to(self.device)
 
-    def train_step(self, batch: Batch) -> None:
-        """One optimizer step on ``batch`` (loss, backward, clip, AdamW, schedule, EMA)."""
+    def train_step(
+        self, batch: Batch, counts: tuple[float, float] | None = None, weight: float = 1.0
+    ) -> None:
+        """One optimizer step on ``batch`` (loss, backward, clip, AdamW, schedule, EMA).
+
+        Args:
+            batch: The structures of this step (this rank's part when data-parallel).
+            counts: Global ``(structures, scored atoms)`` of the step when ``batch`` is one
+                rank's part (see :func:`~equicat.train.loss.compute_loss`).
+            weight: 0 for a rank that got no structure and runs a dummy one to keep the
+                collective backward in step.
+        """
         self.model.train()
-        terms = compute_loss(self.model(batch.graph), batch, self.scale, self.config.loss)
-        if not torch.isfinite(terms.total):
+        with autocast(self.config.amp, self.device):
+            out = self.forward_model(batch.graph)
+        out = {k: v.to(self.dtype) for k, v in out.items()}
+        terms = compute_loss(out, batch, self.scale, self.config.loss, counts)
+        parts = [weight * float(t.detach()) for t in (terms.total, terms.energy, terms.force)]
+        parts = all_reduce_sum(parts, self.dist, self.device)  # the whole batch's terms
+        if not np.isfinite(parts[0]):
             raise ValueError(
-                f"the loss became {float(terms.total)} at step {self.step + 1} (energy part "
-                f"{float(terms.energy):.4g}, force part {float(terms.force):.4g}); lower "
-                "optim.lr or check the training data for broken labels"
+                f"the loss became {parts[0]} at step {self.step + 1} (energy part "
+                f"{parts[1]:.4g}, force part {parts[2]:.4g}); lower optim.lr or check the "
+                "training data for broken labels"
             )
+        # DDP averages gradients over ranks; each rank's loss is its share of the global sum
+        loss = terms.total * (weight * self.dist.world_size)
         self.optimizer.zero_grad(set_to_none=True)
-        terms.total.backward()
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
         if self.config.optim.grad_clip is not None:
             params = [p for p in self.model.parameters() if p.grad is not None]
             torch.nn.utils.clip_grad_norm_(params, self.config.optim.grad_clip)
-        self.optimizer.step()
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
         self.scheduler.step()
         self.ema.update(self.model)
         self.step += 1
-        self._sums += [terms.total.item(), terms.energy.item(), terms.force.item()]
+        self._sums += parts
         self._count += 1
+
+    def _local_step(self, indices: np.ndarray) -> None:
+        """Train on this rank's share of the global batch ``indices``."""
+        if not self.dist.enabled:
+            self.train_step(self._collate([self.train_set[int(i)] for i in indices]))
+            return
+        mine = indices[self.dist.rank :: self.dist.world_size]
+        weight = 1.0 if len(mine) else 0.0
+        batch = self._collate(
+            [self.train_set[int(i)] for i in (mine if len(mine) else indices[:1])]
+        )
+        scored = batch.graph.num_atoms
+        if self.config.loss.free_atoms_only:
+            scored = int((~batch.graph.fixed).sum())
+        counts = all_reduce_sum([weight * len(mine), weight * scored], self.dist, self.device)
+        self.train_step(batch, (float(counts[0]), float(counts[1])), weight)
 
     def validate(self) -> dict[str, float]:
         """Errors of the EMA weights on the validation set (see :class:`Metrics`)."""
         self.eval_model.load_state_dict(self.ema.state_dict())
         metrics = Metrics(self.scale, self.config.loss)
         bs = self.config.data.val_batch_size
-        for start in range(0, len(self.val_set), bs):
-            batch = self._collate(self.val_set.samples[start : start + bs])
+        samples = self.val_set.samples[self.dist.rank :: self.dist.world_size]
+        for start in range(0, len(samples), bs):
+            batch = self._collate(samples[start : start + bs])
             with torch.no_grad():  # conservative models re-enable grad for their forces
                 out = self.eval_model(batch.graph)
             metrics.update(out, batch)
+        if self.dist.enabled:
+            sums = all_reduce_sum([getattr(metrics, k) for k in Metrics.SUMS], self.dist,
+                                  self.device)  # fmt: skip
+            for key, value in zip(Metrics.SUMS, sums, strict=True):
+                setattr(metrics, key, int(value) if key in ("frames", "atoms") else float(value))
         return metrics.compute()
 
     def run(self, stop_at_step: int | None = None) -> Path:
@@ -194,14 +255,15 @@ class Trainer:
         state was saved (for tests and time-boxed sessions); rerunning resumes.
         """
         end = self.total_steps if stop_at_step is None else min(stop_at_step, self.total_steps)
-        if self.step == 0 and not (self.out / "config.yaml").exists():
+        main = self.dist.is_main
+        self.log = RunLog(self.out, self.config.tensorboard) if main else None  # may refuse
+        if main and self.step == 0 and not (self.out / "config.yaml").exists():
             dump_config(self.config, self.out / "config.yaml")
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step",
-                   disable=not self.progress)  # fmt: skip
+                   disable=not (self.progress and main))  # fmt: skip
         self._clock = (time.perf_counter(), self.step)
         while self.step < end:
-            indices = self.batch_indices(self.step)
-            self.train_step(self._collate([self.train_set[int(i)] for i in indices]))
+            self._local_step(self.batch_indices(self.step))
             bar.update(1)
             bar.set_postfix(loss=f"{self._sums[0] / self._count:.4g}")
             if self.step % self.steps_per_epoch == 0 or self.step == end:
@@ -209,6 +271,9 @@ class Trainer:
             elif self.step % self.config.log_every == 0:
                 self._log(self._train_row())
         bar.close()
+        if self.log is not None:
+            self.log.close()
+        barrier(self.dist)
         return self.out / "best.pt"
 
     def _train_row(self) -> dict[str, Any]:
@@ -231,12 +296,17 @@ class Trainer:
         row.update({f"val_{k}": v for k, v in val.items() if k != "frames"})
         metrics = {"step": self.step, "epoch": row["epoch"], "val_frames": val["frames"]}
         metrics.update({k: float(v) for k, v in row.items() if k.startswith(("val_", "train_"))})
-        self._checkpoint(self.out / "last.pt", metrics)
-        if val["loss"] < self.best_loss:
-            self.best_loss = val["loss"]
-            self._checkpoint(self.out / "best.pt", metrics)
-        save_state(self.out / "train_state.pt", self._state())
+        improved = val["loss"] < self.best_loss
+        self.best_loss = min(self.best_loss, val["loss"])
+        if self.dist.is_main:
+            self._checkpoint(self.out / "last.pt", metrics)
+            if improved:
+                self._checkpoint(self.out / "best.pt", metrics)
+            save_state(self.out / "train_state.pt", self._state())
         self._log(row)
+        barrier(self.dist)  # files complete before any rank goes on (or stops)
+        if not self.dist.is_main:
+            return
         bar.write(
             f"step {self.step} (epoch {row['epoch']:.2f}): train loss {row['train_loss']:.4g}, "
             f"val energy {val['energy_mae_per_atom'] * 1e3:.2f} meV/atom, forces "
@@ -272,17 +342,12 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "best_loss": self.best_loss,
+            **({"scaler": self.scaler.state_dict()} if self.scaler is not None else {}),
         }
 
     def _log(self, row: dict[str, Any]) -> None:
-        row = dict(row, time=time.strftime("%Y-%m-%dT%H:%M:%S"))
-        path = self.out / "log.csv"
-        new = not path.exists()
-        with path.open("a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=LOG_COLUMNS)
-            if new:
-                writer.writeheader()
-            writer.writerow({k: row.get(k, "") for k in LOG_COLUMNS})
+        if self.log is not None:  # rank 0 only
+            self.log.write(row)
 
 
 def train(config: TrainConfig, *, stop_at_step: int | None = None, progress: bool = True) -> Path:
@@ -293,4 +358,8 @@ def train(config: TrainConfig, *, stop_at_step: int | None = None, progress: boo
         stop_at_step: Stop after this optimizer step (state saved, resumable).
         progress: Show tqdm progress bars.
     """
-    return Trainer(config, progress=progress).run(stop_at_step)
+    trainer = Trainer(config, progress=progress)
+    try:
+        return trainer.run(stop_at_step)
+    finally:
+        shutdown(trainer.dist)

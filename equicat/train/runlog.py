@@ -1,0 +1,73 @@
+"""The run log: ``log.csv`` always, TensorBoard event files on request.
+
+TensorBoard needs the optional ``tensorboard`` package (``pip install 'equicat[tensorboard]'``);
+it is imported only when ``tensorboard: true`` is configured.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["LOG_COLUMNS", "RunLog", "summary_writer"]
+
+LOG_COLUMNS = (
+    "step", "epoch", "lr", "train_loss", "train_energy_loss", "train_force_loss", "val_loss",
+    "val_energy_mae", "val_energy_mae_per_atom", "val_force_mae", "val_force_l2_mae",
+    "seconds_per_step", "time",
+)  # fmt: skip
+
+
+def summary_writer(log_dir: Path) -> Any:
+    """A ``torch.utils.tensorboard.SummaryWriter`` writing into ``log_dir``.
+
+    Raises:
+        ImportError: ``tensorboard`` is not installed (the message says how to get it).
+    """
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ImportError(
+            "tensorboard: true needs the tensorboard package: pip install "
+            "'equicat[tensorboard]' (or tensorboard>=2.10), or set tensorboard: false; "
+            "log.csv is written either way"
+        ) from None
+    return SummaryWriter(log_dir=str(log_dir))
+
+
+class RunLog:
+    """Appends rows to ``out/log.csv`` and, optionally, scalars to ``out/tensorboard``.
+
+    Args:
+        out: The run directory.
+        tensorboard: Also write TensorBoard scalars (tag = column name, x = step).
+    """
+
+    def __init__(self, out: Path, tensorboard: bool = False) -> None:
+        self.path = out / "log.csv"
+        out.mkdir(parents=True, exist_ok=True)
+        self.writer = summary_writer(out / "tensorboard") if tensorboard else None
+
+    def write(self, row: dict[str, Any]) -> None:
+        """One row (missing columns left empty)."""
+        row = dict(row, time=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        new = not self.path.exists()
+        with self.path.open("a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=LOG_COLUMNS)
+            if new:
+                writer.writeheader()
+            writer.writerow({k: row.get(k, "") for k in LOG_COLUMNS})
+        if self.writer is not None:
+            for key, value in row.items():
+                if key not in ("step", "time") and isinstance(value, (int, float)):
+                    if math.isfinite(value):
+                        self.writer.add_scalar(key, value, int(row["step"]))
+            self.writer.flush()
+
+    def close(self) -> None:
+        """Close the TensorBoard writer (the CSV is closed after every row)."""
+        if self.writer is not None:
+            self.writer.close()
