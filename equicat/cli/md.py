@@ -144,8 +144,9 @@ def run(args: argparse.Namespace) -> int:
         Predictor.from_checkpoint(args.checkpoint, device=args.device, dtype=args.dtype)
     )
     resumed_from = None
+    if args.out.exists() and recover(args.out) == 0:
+        args.out.unlink()  # killed before its first frame reached the disk: start afresh
     if args.out.exists():
-        recover(args.out)
         last = read_frame(args.out)
         _check_resume(last, config, names, args.out)
         state = restore(last, potential, config)
