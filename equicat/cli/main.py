@@ -6,12 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from equicat.cli import datagen, evaluate, predict, relax, train
+from equicat.cli import datagen, evaluate, md, predict, relax, train
 
 __all__ = ["main"]
 
 COMMANDS = {
     "predict": predict, "datagen": datagen, "train": train, "relax": relax, "evaluate": evaluate,
+    "md": md,
 }  # fmt: skip
 
 
