@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from equicat.calculators import Predictor
 from equicat.data import AtomicGraph
 
-__all__ = ["AsePotential", "ModelPotential", "Potential", "as_potential"]
+__all__ = ["AsePotential", "ModelPotential", "Potential", "as_potential", "evaluate_with_stress"]
 
 
 @runtime_checkable
@@ -107,6 +107,22 @@ class ModelPotential:
                 out = self.model(graph)
         return out["energy"].detach(), out["forces"].detach()
 
+    def with_stress(self, graph: AtomicGraph) -> tuple[Tensor, Tensor, Tensor]:
+        """``(energy [B] eV, forces [N, 3] eV/Å, stress [B, 3, 3] eV/Å^3)``, detached.
+
+        Raises:
+            ValueError: The model predicts forces directly (no stress).
+        """
+        if not self.conservative:
+            raise ValueError(
+                "cell relaxation needs the stress, which only a conservative model (forces = "
+                "-dE/dr) provides; this model predicts forces directly. Relax positions only "
+                "(drop relax_cell / --relax-cell) or use a conservative checkpoint"
+            )
+        self.calls += 1
+        out = self.model(graph, compute_stress=True)
+        return out["energy"].detach(), out["forces"].detach(), out["stress"].detach()
+
 
 class AsePotential:
     """An ASE calculator as a :class:`Potential`, one ``Atoms`` per system, float64 on CPU.
@@ -135,11 +151,21 @@ class AsePotential:
 
     def __call__(self, graph: AtomicGraph) -> tuple[Tensor, Tensor]:
         """Evaluate each system with the calculator (see :class:`Potential`)."""
+        energy, forces, _ = self._run(graph, stress=False)
+        return energy, forces
+
+    def with_stress(self, graph: AtomicGraph) -> tuple[Tensor, Tensor, Tensor]:
+        """Energy, forces and stress ``[B, 3, 3]`` eV/Å^3 (ASE sign) of each system."""
+        energy, forces, stress = self._run(graph, stress=True)
+        assert stress is not None
+        return energy, forces, stress
+
+    def _run(self, graph: AtomicGraph, stress: bool) -> tuple[Tensor, Tensor, Tensor | None]:
         self.calls += 1
         pos = graph.positions.detach().cpu().double().numpy()
         numbers = graph.atomic_numbers.cpu().numpy()
         bounds = np.concatenate([[0], np.cumsum(graph.natoms.cpu().numpy())])
-        energies, forces = [], []
+        energies, forces, stresses = [], [], []
         for b in range(graph.num_systems):
             lo, hi = bounds[b], bounds[b + 1]
             atoms = Atoms(
@@ -151,9 +177,24 @@ class AsePotential:
             atoms.calc = self.calc
             energies.append(atoms.get_potential_energy())
             forces.append(atoms.get_forces())
-        energy = torch.tensor(energies, dtype=graph.positions.dtype)
-        force = torch.from_numpy(np.concatenate(forces)).to(graph.positions.dtype)
-        return energy.to(graph.positions.device), force.to(graph.positions.device)
+            if stress:
+                stresses.append(atoms.get_stress(voigt=False))
+        like = graph.positions
+        energy = torch.tensor(energies, dtype=like.dtype, device=like.device)
+        force = torch.from_numpy(np.concatenate(forces)).to(like)
+        sigma = torch.from_numpy(np.stack(stresses)).to(like) if stress else None
+        return energy, force, sigma
+
+
+def evaluate_with_stress(potential: Potential, graph: AtomicGraph) -> tuple[Tensor, Tensor, Tensor]:
+    """``potential.with_stress(graph)``, or a clear error where the potential has no stress."""
+    method = getattr(potential, "with_stress", None)
+    if method is None:
+        raise ValueError(
+            f"cell relaxation needs the stress; {type(potential).__name__} has no "
+            "with_stress(graph) method"
+        )
+    return method(graph)
 
 
 def as_potential(

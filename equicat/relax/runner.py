@@ -57,6 +57,10 @@ class RelaxResult:
     converged: bool
     # optimizer steps taken
     steps: int
+    # [3, 3] Å, final cell (rows; the input cell unless the cell was relaxed)
+    cell: np.ndarray | None = None
+    # [3, 3] eV/Å^3, stress at the end of a cell relaxation (ASE sign), else None
+    stress: np.ndarray | None = None
     # (positions, energy, forces) before the first step and after each step, when recorded
     trajectory: list[tuple[np.ndarray, float, np.ndarray]] = field(default_factory=list)
 
@@ -80,14 +84,15 @@ def _check_constraints(structures: Sequence[Atoms]) -> None:
 
 
 def _frames(state: RelaxState, which: torch.Tensor) -> Iterator[tuple[int, tuple]]:
-    """``(system, (positions, energy, forces))`` of the systems where ``which`` is set."""
+    """``(system, (positions, energy, forces, cell))`` of the systems where ``which`` is set."""
     bounds = np.concatenate([[0], np.cumsum(state.graph.natoms.cpu().numpy())])
     pos = state.graph.positions.detach().double().cpu().numpy()
     forces = state.forces.detach().double().cpu().numpy()
     energy = state.energy.detach().double().cpu().numpy()
+    cell = state.graph.cell.detach().double().cpu().numpy()
     for b in torch.nonzero(which)[:, 0].tolist():
         lo, hi = bounds[b], bounds[b + 1]
-        yield b, (pos[lo:hi], float(energy[b]), forces[lo:hi])
+        yield b, (pos[lo:hi], float(energy[b]), forces[lo:hi], cell[b])
 
 
 def relax_iter(
@@ -112,7 +117,8 @@ def relax_iter(
         fmax: eV/Å, convergence threshold on the largest force on a free atom.
         steps: most optimizer steps per structure.
         record_trajectory: keep every step's positions, energy and forces in the results.
-        **options: passed to the optimizer's init (``maxstep``, ``memory``, ``skin``, ...).
+        **options: passed to the optimizer's init (``maxstep``, ``memory``, ``skin``,
+            ``relax_cell``, ``pressure`` in eV/Å^3, ``exp_cell_factor``, ...).
 
     Yields:
         :class:`RelaxResult` in the order the relaxations finish.
@@ -124,7 +130,7 @@ def relax_iter(
     _check_constraints(structures)
     waiting = deque(range(len(structures)))
     ids: list[int] = []  # input index of each system in the batch
-    start: dict[int, np.ndarray] = {}  # positions as the state first held them
+    start: dict[int, tuple] = {}  # positions and cell as the state first held them
     traj: dict[int, list] = {}
     state: RelaxState | None = None
     while True:
@@ -133,25 +139,29 @@ def relax_iter(
             graph = potential.graph([structures[k] for k in new])
             fresh = init(graph, potential, fmax=fmax, max_steps=steps, **options)
             for b, frame in _frames(fresh, torch.ones_like(fresh.converged)):
-                start[new[b]] = frame[0]
-                traj[new[b]] = [frame] if record_trajectory else []
+                start[new[b]] = (frame[0], frame[3])
+                traj[new[b]] = [frame[:3]] if record_trajectory else []
             state = fresh if state is None else cat_states([state, fresh])
             ids += new
         if state is None or not ids:
             return
         done = ~state.active
         if bool(done.any()):
-            for b, (pos, energy, forces) in _frames(state, done):
+            for b, (pos, energy, forces, cell) in _frames(state, done):
                 k = ids[b]
+                pos0, cell0 = start.pop(k)
+                filt = state.cell_filter
                 yield RelaxResult(
                     index=k,
-                    positions=structures[k].positions + (pos - start.pop(k)),
+                    positions=structures[k].positions + (pos - pos0),
                     energy=energy,
                     forces=forces,
                     max_force=float(state.max_force[b]),
                     converged=bool(state.converged[b]),
                     steps=int(state.steps[b]),
                     trajectory=traj.pop(k),
+                    cell=structures[k].cell.array + (cell - cell0),
+                    stress=None if filt is None else filt.stress[b].double().cpu().numpy(),
                 )
             ids = [k for k, d in zip(ids, done.tolist(), strict=True) if not d]
             state = take_state(state, ~done) if ids else None
@@ -160,7 +170,7 @@ def relax_iter(
         state = step(state, potential)
         if record_trajectory:
             for b, frame in _frames(state, moving):
-                traj[ids[b]].append(frame)
+                traj[ids[b]].append(frame[:3])
 
 
 def relax_many(
@@ -175,6 +185,8 @@ def relaxed_atoms(atoms: Atoms, res: RelaxResult) -> Atoms:
     """A copy of ``atoms`` at the result's positions with energy, converged, steps in info."""
     out = atoms.copy()
     out.calc = None
+    if res.cell is not None:
+        out.set_cell(res.cell, scale_atoms=False)
     out.positions = res.positions
     out.info.update(
         energy=res.energy, converged=res.converged, steps=res.steps, max_force=res.max_force
