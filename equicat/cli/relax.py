@@ -1,7 +1,11 @@
 """``equicat relax``: batched relaxation of structure files, resumable.
 
 Every structure gets an id, ``info["source"]`` = ``FILE@FRAME`` (``FILE`` alone for a
-one-frame file). OUT is rewritten atomically (a temporary file, then a rename) each time
+one-frame file). With ``--relax-cell`` the cells relax too (conservative models only) under
+``--pressure`` (GPa, converted here to eV/Å³: 1 GPa = 1/160.2177 eV/Å³), and the output
+frames carry the relaxed cells.
+
+OUT is rewritten atomically (a temporary file, then a rename) each time
 ``--batch-size`` more structures have finished, and at the end; a rerun skips the
 structures whose id is already in OUT, so an interrupted run loses at most one batch.
 """
@@ -39,7 +43,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="structures relaxed together")
     p.add_argument("--maxstep", type=float, default=None,
                    help="Å per atom per step (default: 0.04 lbfgs, 0.2 fire)")  # fmt: skip
+    p.add_argument("--relax-cell", action="store_true",
+                   help="relax the cell too (Frechet cell filter, like ASE's FrechetCellFilter); "
+                   "needs a conservative model and periodic structures")  # fmt: skip
+    p.add_argument("--pressure", type=float, default=0.0,
+                   help="GPa, external pressure of --relax-cell (default 0)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def relax_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Optimizer options from ``--maxstep``, ``--relax-cell`` and ``--pressure`` (GPa)."""
+    from equicat.relax.cell import GPA
+
+    options: dict[str, Any] = {} if args.maxstep is None else {"maxstep": args.maxstep}
+    if args.relax_cell:
+        options.update(relax_cell=True, pressure=args.pressure * GPA)
+    elif args.pressure != 0.0:
+        raise ValueError("--pressure applies to cell relaxation only; add --relax-cell")
+    return options
 
 
 def _previous(out: Path) -> list[Any]:
@@ -119,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         "checkpoint": str(args.checkpoint), "optimizer": args.optimizer, "fmax": args.fmax,
         "steps": args.steps, "batch_size": args.batch_size, "dtype": args.dtype,
         "skipped": len(frames) - len(todo), "relaxed_this_run": len(todo),
+        "relax_cell": args.relax_cell, "pressure_gpa": args.pressure,
     }  # fmt: skip
     if not todo:
         print(f"equicat relax: all {len(frames)} structures are already in {args.out}")
@@ -127,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     potential = ModelPotential.from_predictor(
         Predictor.from_checkpoint(args.checkpoint, device=args.device, dtype=args.dtype)
     )
-    options = {} if args.maxstep is None else {"maxstep": args.maxstep}
+    options = relax_options(args)
     finished = list(previous)
     start, pending = time.perf_counter(), 0
 

@@ -30,7 +30,16 @@ from torch import Tensor
 
 from equicat.relax.batching import per_system
 
-__all__ = ["CellFilter", "cell_forces", "deformation", "expm_frechet_adjoint", "new_cell_filter"]
+__all__ = [
+    "GPA",
+    "CellFilter",
+    "atom_forces",
+    "cell_forces",
+    "deformation",
+    "expm_frechet_adjoint",
+    "moved_cell",
+    "new_cell_filter",
+]
 
 # 1 GPa in eV/Å^3
 GPA = 1.0 / 160.21766208
@@ -97,20 +106,20 @@ def new_cell_filter(
     )
 
 
-def cell_forces(filt: CellFilter, cell: Tensor, forces: Tensor, batch: Tensor) -> tuple[Tensor, Tensor]:
-    """Generalized forces of atoms and cell (equations in the module docstring).
+def atom_forces(filt: CellFilter, forces: Tensor, batch: Tensor) -> Tensor:
+    """``-dH/du_i = F^T f_i``: ``[N, 3]`` eV/Å forces (rows) -> ``[N, 3]``."""
+    f_mat = filt.deformation()[batch]  # [N, 3, 3]
+    return torch.bmm(forces[:, None, :], f_mat)[:, 0]  # [N, 1, 3] @ [N, 3, 3] -> [N, 3]
+
+
+def cell_forces(filt: CellFilter, cell: Tensor) -> Tensor:
+    """``-dH/dX`` ``[B, 3, 3]`` eV, the forces on the cell rows (module docstring).
 
     Args:
         filt: the filter, with the stress at ``cell``.
         cell: [B, 3, 3] Å, the current cells (``h0 F^T``).
-        forces: [N, 3] eV/Å, atomic forces (zero on fixed atoms).
-        batch: [N] system of each atom.
-
-    Returns:
-        ``(atom [N, 3] eV/Å, cell [B, 3, 3] eV)``: ``-dH/du`` and ``-dH/dX``.
     """
     f_mat = filt.deformation()  # [B, 3, 3]
-    atom = torch.bmm(forces[:, None, :], f_mat[batch])[:, 0]  # [N, 1, 3] @ [N, 3, 3] -> [N, 3]
     volume = torch.linalg.det(cell).abs()  # [B] Å^3
     eye = torch.eye(3, dtype=cell.dtype, device=cell.device)
     d_eps = volume[:, None, None] * (filt.stress + filt.pressure[:, None, None] * eye)  # dH/d eps
@@ -118,7 +127,7 @@ def cell_forces(filt: CellFilter, cell: Tensor, forces: Tensor, batch: Tensor) -
     d_f = torch.linalg.solve(f_mat, d_eps.transpose(1, 2)).transpose(1, 2)
     c = filt.factor[:, None, None]
     d_x = expm_frechet_adjoint(filt.log_deformation / c, d_f) / c  # dH/dX
-    return atom, -d_x
+    return -d_x
 
 
 def moved_cell(filt: CellFilter, step: Tensor) -> tuple[CellFilter, Tensor]:

@@ -116,7 +116,9 @@ class NeighborList:
             candidates=edges[:, order],
             shifts=shifts[order],
             reference=torch.where(atom_stale[:, None], graph.positions.detach(), self.reference),
-            reference_cell=torch.where(stale[:, None, None], graph.cell.detach(), self.reference_cell),
+            reference_cell=torch.where(
+                stale[:, None, None], graph.cell.detach(), self.reference_cell
+            ),
             searches=self.searches + stale.long(),
         )
 

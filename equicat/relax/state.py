@@ -41,7 +41,7 @@ from equicat.relax.batching import (
     take_fields,
     take_graph,
 )
-from equicat.relax.cell import CellFilter, cell_forces, moved_cell, new_cell_filter
+from equicat.relax.cell import CellFilter, atom_forces, cell_forces, moved_cell, new_cell_filter
 from equicat.relax.neighbors import NeighborList
 from equicat.relax.potential import Potential, evaluate_with_stress
 
@@ -126,9 +126,7 @@ class RelaxState:
         """[N + B K, 3], the generalized forces (the forces without cell relaxation)."""
         if self.cell_filter is None:
             return self.forces
-        f_mat = self.cell_filter.deformation()[self.graph.batch]  # [N, 3, 3]
-        atom = torch.bmm(self.forces[:, None, :], f_mat)[:, 0]  # F^T f_i
-        return join(atom, self.cell_forces)
+        return join(atom_forces(self.cell_filter, self.forces, self.graph.batch), self.cell_forces)
 
     @property
     def dof_positions(self) -> Tensor:
@@ -188,7 +186,7 @@ def new_state(
     forces = torch.where(graph.fixed[:, None], torch.zeros_like(forces), forces)
     cell_f = forces.new_zeros((b, 0, 3))
     if filt is not None:
-        cell_f = cell_forces(filt, graph.cell, forces, graph.batch)[1]
+        cell_f = cell_forces(filt, graph.cell)
     max_force = _max_force(forces, cell_f, graph.batch, filt)
     fmax_b = _per_system(fmax, b, max_force)
     for name, value in (("fmax", fmax_b), ("maxstep", _per_system(maxstep, b, max_force))):
@@ -225,8 +223,7 @@ def _max_force(forces: Tensor, cell_f: Tensor, batch: Tensor, filt: CellFilter |
     b = cell_f.shape[0]
     if filt is None:
         return segment_max(forces.norm(dim=1), batch, b)
-    f_mat = filt.deformation()[batch]  # [N, 3, 3]
-    atom = torch.bmm(forces[:, None, :], f_mat)[:, 0]  # F^T f_i
+    atom = atom_forces(filt, forces, batch)
     return torch.maximum(segment_max(atom.norm(dim=1), batch, b), cell_f.norm(dim=2).amax(1))
 
 
@@ -301,7 +298,7 @@ def advance(state: RelaxState, potential: Potential, dr: Tensor) -> RelaxState:
     cell_f = state.cell_forces
     if filt is not None:
         filt = dataclasses.replace(filt, stress=stress[0])
-        cell_f = cell_forces(filt, graph.cell, forces, graph.batch)[1]
+        cell_f = cell_forces(filt, graph.cell)
     max_force = _max_force(forces, cell_f, graph.batch, filt)
     return dataclasses.replace(
         state,
