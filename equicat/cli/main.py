@@ -6,11 +6,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from equicat.cli import datagen, predict, relax, train
+from equicat.cli import datagen, is2rs, predict, relax, train
 
 __all__ = ["main"]
 
-COMMANDS = {"predict": predict, "datagen": datagen, "train": train, "relax": relax}
+COMMANDS = {
+    "predict": predict,
+    "datagen": datagen,
+    "train": train,
+    "relax": relax,
+    "is2rs": is2rs,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

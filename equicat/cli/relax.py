@@ -22,7 +22,7 @@ from typing import Any
 
 from equicat.cli.common import add_model_arguments, read_structures
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_optimizer_arguments", "add_parser", "relax_options", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,8 +37,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_model_arguments(p)
     p.add_argument("--out", required=True, type=Path, help="output file, e.g. relaxed.extxyz")
+    add_optimizer_arguments(p, steps=300)
+
+
+def add_optimizer_arguments(p: argparse.ArgumentParser, steps: int) -> None:
+    """``--fmax``, ``--steps`` (default ``steps``), ``--optimizer`` ... ``--quiet``."""
     p.add_argument("--fmax", type=float, default=0.02, help="eV/Å force threshold (0.02)")
-    p.add_argument("--steps", type=int, default=300, help="most steps per structure (300)")
+    p.add_argument("--steps", type=int, default=steps, help=f"most steps per structure ({steps})")
     p.add_argument("--optimizer", default="lbfgs", choices=["lbfgs", "fire"])
     p.add_argument("--batch-size", type=int, default=16, help="structures relaxed together")
     p.add_argument("--maxstep", type=float, default=None,
