@@ -128,6 +128,8 @@ def oracle_max_force(atoms: Atoms, oracle: Calculator, free: np.ndarray | None =
     ``free`` ([n] bool) overrides ``atoms``' own ``FixAtoms``.
     """
     probe = atoms.copy()
+    if hasattr(oracle, "reset"):
+        oracle.reset()  # no cached results from another structure
     probe.calc = oracle
     forces = probe.get_forces(apply_constraint=False)
     free = free_mask(atoms) if free is None else free
