@@ -63,6 +63,8 @@ class RelaxResult:
     stress: np.ndarray | None = None
     # (positions, energy, forces) before the first step and after each step, when recorded
     trajectory: list[tuple[np.ndarray, float, np.ndarray]] = field(default_factory=list)
+    # [3, 3] Å, the cell of each trajectory frame, when recorded
+    trajectory_cells: list[np.ndarray] = field(default_factory=list)
 
 
 def _optimizer(name: str) -> tuple[InitFn, StepFn]:
@@ -140,7 +142,7 @@ def relax_iter(
             fresh = init(graph, potential, fmax=fmax, max_steps=steps, **options)
             for b, frame in _frames(fresh, torch.ones_like(fresh.converged)):
                 start[new[b]] = (frame[0], frame[3])
-                traj[new[b]] = [frame[:3]] if record_trajectory else []
+                traj[new[b]] = [frame] if record_trajectory else []
             state = fresh if state is None else cat_states([state, fresh])
             ids += new
         if state is None or not ids:
@@ -159,7 +161,8 @@ def relax_iter(
                     max_force=float(state.max_force[b]),
                     converged=bool(state.converged[b]),
                     steps=int(state.steps[b]),
-                    trajectory=traj.pop(k),
+                    trajectory=[f[:3] for f in traj[k]],
+                    trajectory_cells=[f[3] for f in traj.pop(k)],
                     cell=structures[k].cell.array + (cell - cell0),
                     stress=None if filt is None else filt.stress[b].double().cpu().numpy(),
                 )
@@ -170,7 +173,7 @@ def relax_iter(
         state = step(state, potential)
         if record_trajectory:
             for b, frame in _frames(state, moving):
-                traj[ids[b]].append(frame[:3])
+                traj[ids[b]].append(frame)
 
 
 def relax_many(
@@ -198,8 +201,10 @@ def _write_trajectory(directory: Path, atoms: Atoms, res: RelaxResult) -> None:
     import ase.io
 
     frames = []
-    for pos, energy, forces in res.trajectory:
+    cells = res.trajectory_cells or [atoms.cell.array] * len(res.trajectory)
+    for (pos, energy, forces), cell in zip(res.trajectory, cells, strict=True):
         frame = atoms.copy()
+        frame.set_cell(atoms.cell.array + (cell - cells[0]), scale_atoms=False)
         frame.positions = atoms.positions + (pos - res.trajectory[0][0])
         frame.calc = SinglePointCalculator(frame, energy=energy, forces=forces)
         frames.append(frame)

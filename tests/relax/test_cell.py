@@ -4,6 +4,9 @@ the cell-aware neighbour list, and the errors."""
 
 from __future__ import annotations
 
+import json
+
+import ase.io
 import numpy as np
 import pytest
 import torch
@@ -12,12 +15,14 @@ from ase.calculators.emt import EMT
 from ase.filters import FrechetCellFilter
 from ase.units import GPa
 
+from equicat import checkpoints
 from equicat.calculators import EquiCatCalculator
+from equicat.cli.main import main
 from equicat.data import AtomicGraph
 from equicat.relax import AsePotential, ModelPotential, NeighborList, relax, relax_many
 from equicat.relax.cell import GPA, cell_forces, new_cell_filter
 
-from .systems import predictor
+from .systems import model, predictor
 from .test_vs_ase import ASE
 
 FMAX = 5e-3  # eV/Å, and eV on the cell rows
@@ -159,3 +164,36 @@ def test_errors():
     cluster.pbc = False
     with pytest.raises(ValueError, match="needs periodic systems"):
         relax([cluster], EMT(), relax_cell=True, progress=False)
+
+
+def test_relax_api_writes_cells(tmp_path):
+    start = strained("Al", 5)
+    (out,) = relax([start], EMT(), relax_cell=True, fmax=0.05, trajectory=tmp_path, progress=False)
+    assert out.info["converged"] and np.abs(out.cell.array - start.cell.array).max() > 0.05
+    check = out.copy()
+    check.calc = EMT()
+    assert check.get_potential_energy() == pytest.approx(out.info["energy"], abs=1e-10)
+    traj = ase.io.read(tmp_path / "relax_0.traj", ":")
+    np.testing.assert_allclose(traj[0].cell.array, start.cell.array, atol=1e-12)
+    np.testing.assert_allclose(traj[-1].cell.array, out.cell.array, atol=1e-12)
+    np.testing.assert_allclose(traj[-1].positions, out.positions, atol=1e-12)
+
+
+def test_cli_relax_cell(tmp_path, capsys):
+    path, out = tmp_path / "in.extxyz", tmp_path / "out.extxyz"
+    ase.io.write(path, [strained("Cu", 6, strain=0.02)])
+    args = ["relax", str(path), "--out", str(out), "--dtype", "float64", "--device", "cpu",
+            "--steps", "3", "--quiet", "--relax-cell", "--pressure", "1.0"]  # fmt: skip
+    ckpt = checkpoints.save(model(), tmp_path / "m.pt")
+    assert main([*args, "--checkpoint", str(ckpt)]) == 0
+    got = ase.io.read(out)
+    assert got.info["steps"] == 3
+    assert np.abs(got.cell.array - ase.io.read(path).cell.array).max() > 1e-4
+    summary = json.loads(out.with_name("out.summary.json").read_text())
+    assert summary["relax_cell"] and summary["pressure_gpa"] == 1.0
+    direct = checkpoints.save(model(forces="direct"), tmp_path / "d.pt")
+    out.unlink()
+    assert main([*args, "--checkpoint", str(direct)]) == 2
+    assert "only a conservative model" in capsys.readouterr().err
+    assert main([*args[:-3], "--pressure", "1.0", "--checkpoint", str(ckpt)]) == 2
+    assert "add --relax-cell" in capsys.readouterr().err
