@@ -17,6 +17,14 @@ potential from the one the model defines at the current positions, and the optim
 converge to a point where the model's own forces are not zero. The candidates are therefore
 never truncated, and the truncation is applied afresh at every step. ``skin = 0`` gives a full
 neighbour search at every step of every moving system (what fairchem's on-the-fly graphs do).
+
+When the cell changes too (cell relaxation, NPT), write the current cell as ``h = h0 T`` (rows,
+``h0`` the cell at the search) and the non-affine displacements ``delta_i = r_i - r0_i T``.
+A pair vector becomes ``d = d0 T + (delta_j - delta_i)``, so ``|d| >= s_min(T) |d0| -
+2 max|delta|`` (``s_min`` the smallest singular value). A pair that was no candidate had
+``|d0| > cutoff + skin``; none can be within the cutoff while ``s_min(T) (cutoff + skin) -
+2 max|delta| >= cutoff``, and a system is searched again once that fails. With a fixed cell
+(``T = I``) this is the ``skin / 2`` rule above.
 """
 
 from __future__ import annotations
@@ -54,6 +62,8 @@ class NeighborList:
     shifts: Tensor
     # [N, 3] Å, positions at each system's last search
     reference: Tensor = per_atom()
+    # [B, 3, 3] Å, cells at each system's last search
+    reference_cell: Tensor = per_system()
     # [B] int64, neighbour searches done for each system (the first at build time)
     searches: Tensor = per_system()
     # Å, the potential's edge cutoff
@@ -75,6 +85,7 @@ class NeighborList:
             candidates=edges,
             shifts=shifts,
             reference=graph.positions.detach().clone(),
+            reference_cell=graph.cell.detach().clone(),
             searches=torch.ones_like(graph.natoms),
             cutoff=cutoff,
             max_neighbors=max_neighbors,
@@ -82,9 +93,11 @@ class NeighborList:
         )
 
     def update(self, graph: AtomicGraph) -> NeighborList:
-        """Search again the systems of ``graph`` where an atom moved more than ``skin / 2``."""
-        moved = (graph.positions.detach() - self.reference).norm(dim=1)  # [N] Å
-        stale = segment_max(moved, graph.batch, graph.num_systems) > 0.5 * self.skin
+        """Search again the systems of ``graph`` where a pair may have come within the cutoff.
+
+        (An atom moved more than ``skin / 2``, or the cell-change rule in the module docstring.)
+        """
+        stale = self._stale(graph)
         if not bool(stale.any()):
             return self
         atom_stale = stale[graph.batch]
@@ -103,8 +116,27 @@ class NeighborList:
             candidates=edges[:, order],
             shifts=shifts[order],
             reference=torch.where(atom_stale[:, None], graph.positions.detach(), self.reference),
+            reference_cell=torch.where(
+                stale[:, None, None], graph.cell.detach(), self.reference_cell
+            ),
             searches=self.searches + stale.long(),
         )
+
+    def _stale(self, graph: AtomicGraph) -> Tensor:
+        """[B] bool, systems that need a fresh search."""
+        pos, cell, b = graph.positions.detach(), graph.cell.detach(), graph.num_systems
+        changed = (cell != self.reference_cell).flatten(1).any(1)  # [B]
+        if not bool(changed.any()):
+            moved = (pos - self.reference).norm(dim=1)  # [N] Å
+            return segment_max(moved, graph.batch, b) > 0.5 * self.skin
+        eye = torch.eye(3, dtype=cell.dtype, device=cell.device).expand(b, 3, 3)
+        safe_ref = torch.where(changed[:, None, None], self.reference_cell, eye)
+        # T = h0^-1 h  ([B, 3, 3]), identity where the cell did not change
+        t = torch.where(changed[:, None, None], torch.linalg.solve(safe_ref, cell), eye)
+        affine = torch.bmm(self.reference[:, None, :], t[graph.batch])[:, 0]  # [N, 3] r0 T
+        delta = segment_max((pos - affine).norm(dim=1), graph.batch, b)  # [B] Å
+        s_min = torch.linalg.svdvals(t)[:, -1]  # [B]
+        return s_min * (self.cutoff + self.skin) - 2 * delta < self.cutoff
 
     def select(self, graph: AtomicGraph) -> AtomicGraph:
         """``graph`` with the model's edges at its current positions (cutoff and truncation)."""

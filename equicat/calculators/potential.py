@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from equicat.calculators.predictor import Predictor
 from equicat.data import AtomicGraph
 
-__all__ = ["AsePotential", "ModelPotential", "Potential", "as_potential"]
+__all__ = ["AsePotential", "ModelPotential", "Potential", "as_potential", "evaluate_with_stress"]
 
 
 @runtime_checkable
@@ -115,8 +115,9 @@ class ModelPotential:
         """
         if not self.conservative:
             raise ValueError(
-                "stress (pressure, NPT) needs a conservative model (forces='conservative'); "
-                "this one predicts forces directly"
+                "cell relaxation and NPT need the stress, which only a conservative model "
+                "(forces = -dE/dr) provides; this model predicts forces directly. Relax positions "
+                "only (drop --relax-cell), run NVT, or use a conservative checkpoint"
             )
         self.calls += 1
         out = self.model(graph, compute_stress=True)
@@ -181,6 +182,17 @@ class AsePotential:
         energy = torch.tensor(energies, **like)
         force = torch.from_numpy(np.concatenate(forces)).to(**like)
         return energy, force, torch.from_numpy(np.stack(stresses)).to(**like)
+
+
+def evaluate_with_stress(potential: Potential, graph: AtomicGraph) -> tuple[Tensor, Tensor, Tensor]:
+    """``potential.with_stress(graph)``, or a clear error where the potential has no stress."""
+    method = getattr(potential, "with_stress", None)
+    if method is None:
+        raise ValueError(
+            f"cell relaxation needs the stress; {type(potential).__name__} has no "
+            "with_stress(graph) method"
+        )
+    return method(graph)
 
 
 def as_potential(

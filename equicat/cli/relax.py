@@ -1,7 +1,11 @@
 """``equicat relax``: batched relaxation of structure files, resumable.
 
 Every structure gets an id, ``info["source"]`` = ``FILE@FRAME`` (``FILE`` alone for a
-one-frame file). OUT is rewritten atomically (a temporary file, then a rename) each time
+one-frame file). With ``--relax-cell`` the cells relax too (conservative models only) under
+``--pressure`` (GPa, converted here to eV/Å³: 1 GPa = 1/160.2177 eV/Å³), and the output
+frames carry the relaxed cells.
+
+OUT is rewritten atomically (a temporary file, then a rename) each time
 ``--batch-size`` more structures have finished, and at the end; a rerun skips the
 structures whose id is already in OUT, so an interrupted run loses at most one batch.
 """
@@ -18,7 +22,7 @@ from typing import Any
 
 from equicat.cli.common import add_model_arguments, read_structures
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_optimizer_arguments", "add_parser", "relax_options", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,13 +37,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_model_arguments(p)
     p.add_argument("--out", required=True, type=Path, help="output file, e.g. relaxed.extxyz")
+    add_optimizer_arguments(p, steps=300)
+
+
+def add_optimizer_arguments(p: argparse.ArgumentParser, steps: int) -> None:
+    """``--fmax``, ``--steps`` (default ``steps``), ``--optimizer`` ... ``--quiet``."""
     p.add_argument("--fmax", type=float, default=0.02, help="eV/Å force threshold (0.02)")
-    p.add_argument("--steps", type=int, default=300, help="most steps per structure (300)")
+    p.add_argument("--steps", type=int, default=steps, help=f"most steps per structure ({steps})")
     p.add_argument("--optimizer", default="lbfgs", choices=["lbfgs", "fire"])
     p.add_argument("--batch-size", type=int, default=16, help="structures relaxed together")
     p.add_argument("--maxstep", type=float, default=None,
                    help="Å per atom per step (default: 0.04 lbfgs, 0.2 fire)")  # fmt: skip
+    p.add_argument("--relax-cell", action="store_true",
+                   help="relax the cell too (Frechet cell filter, like ASE's FrechetCellFilter); "
+                   "needs a conservative model and periodic structures")  # fmt: skip
+    p.add_argument("--pressure", type=float, default=0.0,
+                   help="GPa, external pressure of --relax-cell (default 0)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def relax_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Optimizer options from ``--maxstep``, ``--relax-cell`` and ``--pressure`` (GPa)."""
+    from equicat.relax.cell import GPA
+
+    options: dict[str, Any] = {} if args.maxstep is None else {"maxstep": args.maxstep}
+    if args.relax_cell:
+        options.update(relax_cell=True, pressure=args.pressure * GPA)
+    elif args.pressure != 0.0:
+        raise ValueError("--pressure applies to cell relaxation only; add --relax-cell")
+    return options
 
 
 def _previous(out: Path) -> list[Any]:
@@ -119,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         "checkpoint": str(args.checkpoint), "optimizer": args.optimizer, "fmax": args.fmax,
         "steps": args.steps, "batch_size": args.batch_size, "dtype": args.dtype,
         "skipped": len(frames) - len(todo), "relaxed_this_run": len(todo),
+        "relax_cell": args.relax_cell, "pressure_gpa": args.pressure,
     }  # fmt: skip
     if not todo:
         print(f"equicat relax: all {len(frames)} structures are already in {args.out}")
@@ -127,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     potential = ModelPotential.from_predictor(
         Predictor.from_checkpoint(args.checkpoint, device=args.device, dtype=args.dtype)
     )
-    options = {} if args.maxstep is None else {"maxstep": args.maxstep}
+    options = relax_options(args)
     finished = list(previous)
     start, pending = time.perf_counter(), 0
 

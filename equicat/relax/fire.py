@@ -14,6 +14,8 @@ is:
 Time is in units where a unit mass moves ``dt^2 F`` Å under a force ``F`` in eV/Å; the
 defaults (``dt = 0.1``, ``dt_max = 1.0``, ``n_min = 5``, ``f_inc = 1.1``, ``f_dec = 0.5``,
 ``a_start = 0.1``, ``f_alpha = 0.99``) are the paper's recommended values in those units.
+With cell relaxation the vectors are a system's dof rows (atoms and cell, see
+:mod:`equicat.relax.state`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from torch import Tensor
 from equicat.data import AtomicGraph
 from equicat.relax.batching import per_atom, per_system, segment_sum, static
 from equicat.relax.potential import Potential
-from equicat.relax.state import RelaxState, advance, new_state
+from equicat.relax.state import RelaxState, advance, join, new_state, split
 
 __all__ = ["FireMemory", "fire_init", "fire_step"]
 
@@ -38,6 +40,8 @@ class FireMemory:
 
     # [N, 3] Å per time unit, velocities
     velocity: Tensor = per_atom()
+    # [B, K, 3] velocities of the cell rows (K = 3 with cell relaxation, else 0)
+    cell_velocity: Tensor = per_system()
     # [B] time step
     dt: Tensor = per_system()
     # [B] mixing weight a of the velocity with the force direction
@@ -67,6 +71,9 @@ def fire_init(
     alpha_start: float = 0.1,
     f_alpha: float = 0.99,
     skin: float = 1.0,
+    relax_cell: bool = False,
+    pressure: float | Tensor = 0.0,
+    exp_cell_factor: float | Tensor | None = None,
 ) -> RelaxState:
     """Evaluate the systems of ``graph`` and start FIRE at rest.
 
@@ -84,11 +91,16 @@ def fire_init(
         alpha_start: initial (and reset) mixing weight.
         f_alpha: mixing-weight decay factor.
         skin: Å, Verlet skin of the neighbour list (see :mod:`equicat.relax.neighbors`).
+        relax_cell: relax the cells too (:mod:`equicat.relax.cell`; needs stress).
+        pressure: eV/Å^3, external pressure of the cell relaxation (or ``[B]``).
+        exp_cell_factor: scale ``c`` of the cell dofs (default: atoms per system).
     """
     n, b = graph.num_atoms, graph.num_systems
+    k = 3 if relax_cell else 0
     dtype, device = potential.dtype, potential.device
     memory = FireMemory(
         velocity=torch.zeros((n, 3), dtype=dtype, device=device),
+        cell_velocity=torch.zeros((b, k, 3), dtype=dtype, device=device),
         dt=torch.full((b,), dt, dtype=dtype, device=device),
         alpha=torch.full((b,), alpha_start, dtype=dtype, device=device),
         downhill_steps=torch.zeros(b, dtype=torch.int64, device=device),
@@ -100,15 +112,17 @@ def fire_init(
         f_alpha=f_alpha,
     )
     return new_state(
-        graph, potential, memory, fmax=fmax, max_steps=max_steps, maxstep=maxstep, skin=skin
-    )
+        graph, potential, memory, fmax=fmax, max_steps=max_steps, maxstep=maxstep, skin=skin,
+        relax_cell=relax_cell, pressure=pressure, exp_cell_factor=exp_cell_factor,
+    )  # fmt: skip
 
 
 def fire_step(state: RelaxState, potential: Potential) -> RelaxState:
     """One FIRE step of every active system (equations in the module docstring)."""
     mem: FireMemory = state.memory
-    batch, b = state.graph.batch, state.num_systems
-    f, v = state.forces, mem.velocity
+    n, b = state.graph.num_atoms, state.num_systems
+    batch = state.dof_batch  # [N + B K]
+    f, v = state.dof_forces, join(mem.velocity, mem.cell_velocity)
     power = segment_sum((f * v).sum(1), batch, b)  # [B] P = F . v
     v_norm = segment_sum((v * v).sum(1), batch, b).sqrt()
     f_norm = segment_sum((f * f).sum(1), batch, b).sqrt()
@@ -128,10 +142,11 @@ def fire_step(state: RelaxState, potential: Potential) -> RelaxState:
     v = v + dt[batch, None] * f  # MD: unit masses
     active = state.active
     new = advance(state, potential, dt[batch, None] * v)
-    keep_atom = active[batch, None]
+    v_atom, v_cell = split(v, n, b)
     memory = dataclasses.replace(
         mem,
-        velocity=torch.where(keep_atom, v, mem.velocity),
+        velocity=torch.where(active[state.graph.batch, None], v_atom, mem.velocity),
+        cell_velocity=torch.where(active[:, None, None], v_cell, mem.cell_velocity),
         dt=torch.where(active, dt, mem.dt),
         alpha=torch.where(active, alpha, mem.alpha),
         downhill_steps=torch.where(active, count, mem.downhill_steps),

@@ -21,6 +21,8 @@ stored. ``min_curvature = -inf`` stores every pair, as
 minimum) a negative-curvature pair makes ``H`` indefinite and the steps can wander uphill for
 hundreds of steps where the default converges. Defaults follow OC20 practice:
 ``maxstep = 0.04`` Å, ``memory = 50``, ``damping = 1``, ``alpha = 70`` eV/Å^2.
+With cell relaxation the vectors are a system's dof rows (atoms and cell, see
+:mod:`equicat.relax.state`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from torch import Tensor
 from equicat.data import AtomicGraph
 from equicat.relax.batching import per_atom, per_system, segment_sum, static
 from equicat.relax.potential import Potential
-from equicat.relax.state import RelaxState, advance, new_state
+from equicat.relax.state import RelaxState, advance, join, new_state, split
 
 __all__ = ["LbfgsMemory", "lbfgs_direction", "lbfgs_init", "lbfgs_step"]
 
@@ -47,6 +49,10 @@ class LbfgsMemory:
     s: Tensor = per_atom()
     # [N, M, 3] eV/Å, gradient differences y_k
     y: Tensor = per_atom()
+    # [B, K, M, 3], s_k of the cell rows (K = 3 with cell relaxation, else 0)
+    cell_s: Tensor = per_system()
+    # [B, K, M, 3], y_k of the cell rows
+    cell_y: Tensor = per_system()
     # [B, M] 1/eV, rho_k = 1 / (y_k . s_k), zero for unused slots
     rho: Tensor = per_system()
     # [B] int64, stored pairs
@@ -71,6 +77,9 @@ def lbfgs_init(
     alpha: float = 70.0,
     min_curvature: float = 0.0,
     skin: float = 1.0,
+    relax_cell: bool = False,
+    pressure: float | Tensor = 0.0,
+    exp_cell_factor: float | Tensor | None = None,
 ) -> RelaxState:
     """Evaluate the systems of ``graph`` and start L-BFGS with an empty memory.
 
@@ -86,16 +95,22 @@ def lbfgs_init(
         min_curvature: eV, store a pair only if ``y . s`` exceeds this (``-inf``: every pair,
             like ase's LBFGS; see the module docstring).
         skin: Å, Verlet skin of the neighbour list (see :mod:`equicat.relax.neighbors`).
+        relax_cell: relax the cells too (:mod:`equicat.relax.cell`; needs stress).
+        pressure: eV/Å^3, external pressure of the cell relaxation (or ``[B]``).
+        exp_cell_factor: scale ``c`` of the cell dofs (default: atoms per system).
     """
     if memory < 1:
         raise ValueError(f"memory must be >= 1, got {memory}")
     if alpha <= 0:
         raise ValueError(f"alpha must be positive, got {alpha}")
     n, b = graph.num_atoms, graph.num_systems
+    k = 3 if relax_cell else 0
     dtype, device = potential.dtype, potential.device
     mem = LbfgsMemory(
         s=torch.zeros((n, memory, 3), dtype=dtype, device=device),
         y=torch.zeros((n, memory, 3), dtype=dtype, device=device),
+        cell_s=torch.zeros((b, k, memory, 3), dtype=dtype, device=device),
+        cell_y=torch.zeros((b, k, memory, 3), dtype=dtype, device=device),
         rho=torch.zeros((b, memory), dtype=dtype, device=device),
         count=torch.zeros(b, dtype=torch.int64, device=device),
         alpha=alpha,
@@ -103,47 +118,58 @@ def lbfgs_init(
         min_curvature=min_curvature,
     )
     return new_state(
-        graph, potential, mem, fmax=fmax, max_steps=max_steps, maxstep=maxstep, skin=skin
-    )
+        graph, potential, mem, fmax=fmax, max_steps=max_steps, maxstep=maxstep, skin=skin,
+        relax_cell=relax_cell, pressure=pressure, exp_cell_factor=exp_cell_factor,
+    )  # fmt: skip
 
 
 def lbfgs_direction(mem: LbfgsMemory, grad: Tensor, batch: Tensor) -> Tensor:
-    """``z = H g`` ``[N, 3]`` by the two-loop recursion, each system with its own pairs."""
+    """``z = H g`` ``[D, 3]`` by the two-loop recursion, each system with its own pairs.
+
+    ``grad`` and ``batch`` are in the dof layout (``[N + B K, 3]``, ``[N + B K]``).
+    """
     b = mem.rho.shape[0]
     used = int(mem.count.max()) if b else 0
+    s_all, y_all = join(mem.s, mem.cell_s), join(mem.y, mem.cell_y)  # [D, M, 3]
     q = grad
     a = []
     for k in range(used):  # newest first; unused slots have s = y = rho = 0
-        a_k = mem.rho[:, k] * segment_sum((mem.s[:, k] * q).sum(1), batch, b)  # [B]
-        q = q - a_k[batch, None] * mem.y[:, k]
+        a_k = mem.rho[:, k] * segment_sum((s_all[:, k] * q).sum(1), batch, b)  # [B]
+        q = q - a_k[batch, None] * y_all[:, k]
         a.append(a_k)
     z = q / mem.alpha
     for k in reversed(range(used)):
-        c = mem.rho[:, k] * segment_sum((mem.y[:, k] * z).sum(1), batch, b)
-        z = z + (a[k] - c)[batch, None] * mem.s[:, k]
+        c = mem.rho[:, k] * segment_sum((y_all[:, k] * z).sum(1), batch, b)
+        z = z + (a[k] - c)[batch, None] * s_all[:, k]
     return z
 
 
 def lbfgs_step(state: RelaxState, potential: Potential) -> RelaxState:
     """One L-BFGS step of every active system (equations in the module docstring)."""
     mem: LbfgsMemory = state.memory
-    batch, b = state.graph.batch, state.num_systems
-    z = lbfgs_direction(mem, -state.forces, batch)
+    n, b = state.graph.num_atoms, state.num_systems
+    batch = state.dof_batch  # [D = N + B K]
+    z = lbfgs_direction(mem, -state.dof_forces, batch)
     new = advance(state, potential, -mem.damping * z)
-    s = new.graph.positions - state.graph.positions  # [N, 3], zero where nothing moved
-    y = state.forces - new.forces  # g_new - g_old
+    s = new.dof_positions - state.dof_positions  # [D, 3], zero where nothing moved
+    y = state.dof_forces - new.dof_forces  # g_new - g_old
     sy = segment_sum((s * y).sum(1), batch, b)  # [B] eV
     push = state.active & (sy > mem.min_curvature) & (sy != 0)  # s = 0: nothing moved
-    push_atom = push[batch, None, None]
-    # [N, M, 3]: the new pair in slot 0, the others one slot older, the oldest dropped
-    s_hist = torch.where(push_atom, torch.cat([s[:, None], mem.s[:, :-1]], 1), mem.s)
-    y_hist = torch.where(push_atom, torch.cat([y[:, None], mem.y[:, :-1]], 1), mem.y)
+    push_dof = push[batch, None, None]
+    s_old, y_old = join(mem.s, mem.cell_s), join(mem.y, mem.cell_y)  # [D, M, 3]
+    # [D, M, 3]: the new pair in slot 0, the others one slot older, the oldest dropped
+    s_hist = torch.where(push_dof, torch.cat([s[:, None], s_old[:, :-1]], 1), s_old)
+    y_hist = torch.where(push_dof, torch.cat([y[:, None], y_old[:, :-1]], 1), y_old)
+    s_atom, s_cell = split(s_hist, n, b)
+    y_atom, y_cell = split(y_hist, n, b)
     rho_new = 1.0 / torch.where(push, sy, torch.ones_like(sy))
     rho = torch.where(push[:, None], torch.cat([rho_new[:, None], mem.rho[:, :-1]], 1), mem.rho)
     memory = dataclasses.replace(
         mem,
-        s=s_hist,
-        y=y_hist,
+        s=s_atom,
+        y=y_atom,
+        cell_s=s_cell,
+        cell_y=y_cell,
         rho=rho,
         count=torch.where(push, (mem.count + 1).clamp_max(mem.rho.shape[1]), mem.count),
     )

@@ -57,8 +57,14 @@ class RelaxResult:
     converged: bool
     # optimizer steps taken
     steps: int
+    # [3, 3] Å, final cell (rows; the input cell unless the cell was relaxed)
+    cell: np.ndarray | None = None
+    # [3, 3] eV/Å^3, stress at the end of a cell relaxation (ASE sign), else None
+    stress: np.ndarray | None = None
     # (positions, energy, forces) before the first step and after each step, when recorded
     trajectory: list[tuple[np.ndarray, float, np.ndarray]] = field(default_factory=list)
+    # [3, 3] Å, the cell of each trajectory frame, when recorded
+    trajectory_cells: list[np.ndarray] = field(default_factory=list)
 
 
 def _optimizer(name: str) -> tuple[InitFn, StepFn]:
@@ -80,14 +86,15 @@ def _check_constraints(structures: Sequence[Atoms]) -> None:
 
 
 def _frames(state: RelaxState, which: torch.Tensor) -> Iterator[tuple[int, tuple]]:
-    """``(system, (positions, energy, forces))`` of the systems where ``which`` is set."""
+    """``(system, (positions, energy, forces, cell))`` of the systems where ``which`` is set."""
     bounds = np.concatenate([[0], np.cumsum(state.graph.natoms.cpu().numpy())])
     pos = state.graph.positions.detach().double().cpu().numpy()
     forces = state.forces.detach().double().cpu().numpy()
     energy = state.energy.detach().double().cpu().numpy()
+    cell = state.graph.cell.detach().double().cpu().numpy()
     for b in torch.nonzero(which)[:, 0].tolist():
         lo, hi = bounds[b], bounds[b + 1]
-        yield b, (pos[lo:hi], float(energy[b]), forces[lo:hi])
+        yield b, (pos[lo:hi], float(energy[b]), forces[lo:hi], cell[b])
 
 
 def relax_iter(
@@ -112,7 +119,8 @@ def relax_iter(
         fmax: eV/Å, convergence threshold on the largest force on a free atom.
         steps: most optimizer steps per structure.
         record_trajectory: keep every step's positions, energy and forces in the results.
-        **options: passed to the optimizer's init (``maxstep``, ``memory``, ``skin``, ...).
+        **options: passed to the optimizer's init (``maxstep``, ``memory``, ``skin``,
+            ``relax_cell``, ``pressure`` in eV/Å^3, ``exp_cell_factor``, ...).
 
     Yields:
         :class:`RelaxResult` in the order the relaxations finish.
@@ -124,7 +132,7 @@ def relax_iter(
     _check_constraints(structures)
     waiting = deque(range(len(structures)))
     ids: list[int] = []  # input index of each system in the batch
-    start: dict[int, np.ndarray] = {}  # positions as the state first held them
+    start: dict[int, tuple] = {}  # positions and cell as the state first held them
     traj: dict[int, list] = {}
     state: RelaxState | None = None
     while True:
@@ -133,7 +141,7 @@ def relax_iter(
             graph = potential.graph([structures[k] for k in new])
             fresh = init(graph, potential, fmax=fmax, max_steps=steps, **options)
             for b, frame in _frames(fresh, torch.ones_like(fresh.converged)):
-                start[new[b]] = frame[0]
+                start[new[b]] = (frame[0], frame[3])
                 traj[new[b]] = [frame] if record_trajectory else []
             state = fresh if state is None else cat_states([state, fresh])
             ids += new
@@ -141,17 +149,22 @@ def relax_iter(
             return
         done = ~state.active
         if bool(done.any()):
-            for b, (pos, energy, forces) in _frames(state, done):
+            for b, (pos, energy, forces, cell) in _frames(state, done):
                 k = ids[b]
+                pos0, cell0 = start.pop(k)
+                filt = state.cell_filter
                 yield RelaxResult(
                     index=k,
-                    positions=structures[k].positions + (pos - start.pop(k)),
+                    positions=structures[k].positions + (pos - pos0),
                     energy=energy,
                     forces=forces,
                     max_force=float(state.max_force[b]),
                     converged=bool(state.converged[b]),
                     steps=int(state.steps[b]),
-                    trajectory=traj.pop(k),
+                    trajectory=[f[:3] for f in traj[k]],
+                    trajectory_cells=[f[3] for f in traj.pop(k)],
+                    cell=structures[k].cell.array + (cell - cell0),
+                    stress=None if filt is None else filt.stress[b].double().cpu().numpy(),
                 )
             ids = [k for k, d in zip(ids, done.tolist(), strict=True) if not d]
             state = take_state(state, ~done) if ids else None
@@ -175,6 +188,8 @@ def relaxed_atoms(atoms: Atoms, res: RelaxResult) -> Atoms:
     """A copy of ``atoms`` at the result's positions with energy, converged, steps in info."""
     out = atoms.copy()
     out.calc = None
+    if res.cell is not None:
+        out.set_cell(res.cell, scale_atoms=False)
     out.positions = res.positions
     out.info.update(
         energy=res.energy, converged=res.converged, steps=res.steps, max_force=res.max_force
@@ -186,8 +201,10 @@ def _write_trajectory(directory: Path, atoms: Atoms, res: RelaxResult) -> None:
     import ase.io
 
     frames = []
-    for pos, energy, forces in res.trajectory:
+    cells = res.trajectory_cells or [atoms.cell.array] * len(res.trajectory)
+    for (pos, energy, forces), cell in zip(res.trajectory, cells, strict=True):
         frame = atoms.copy()
+        frame.set_cell(atoms.cell.array + (cell - cells[0]), scale_atoms=False)
         frame.positions = atoms.positions + (pos - res.trajectory[0][0])
         frame.calc = SinglePointCalculator(frame, energy=energy, forces=forces)
         frames.append(frame)
