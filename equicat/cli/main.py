@@ -6,11 +6,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from equicat.cli import datagen, predict, relax, train
+from equicat.cli import adsorbml, adsorbml_benchmark, datagen, predict, relax, train
 
 __all__ = ["main"]
 
-COMMANDS = {"predict": predict, "datagen": datagen, "train": train, "relax": relax}
+COMMANDS = {
+    "predict": predict,
+    "datagen": datagen,
+    "train": train,
+    "relax": relax,
+    "adsorbml": adsorbml,
+    "adsorbml-benchmark": adsorbml_benchmark,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
