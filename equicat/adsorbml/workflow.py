@@ -85,8 +85,9 @@ def _read_frames(path: Path) -> list[Atoms]:
 
 def _setup(out: Path, slab: Atoms, adsorbate: AdsorbateSpec, config: WorkflowConfig) -> list:
     """Stage 1: write or check ``config.json``; write or reuse the placements."""
+    cached = {k: v for k, v in asdict(config).items() if k != "anomaly"}  # rules: recomputed
     settings = {
-        "config": asdict(config), "adsorbate": adsorbate.name,
+        "config": cached, "adsorbate": adsorbate.name,
         "adsorbate_symbols": adsorbate.atoms.get_chemical_symbols(),
         "binding_indices": list(adsorbate.binding_indices),
         "slab_formula": slab.get_chemical_formula(), "slab_natoms": len(slab),
