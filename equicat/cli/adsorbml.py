@@ -102,12 +102,8 @@ def workflow_config(args: argparse.Namespace, k: int):
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``equicat adsorbml``."""
-    import torch
-
     from equicat.adsorbml import resolve_oracle, run_workflow
 
-    if torch.get_num_threads() > 4:
-        torch.set_num_threads(4)
     summary = run_workflow(
         args.out, _slab(args), _adsorbate(args), load_potential(args.checkpoint, args.device),
         resolve_oracle(args.oracle), workflow_config(args, args.k), progress=not args.quiet,

@@ -41,7 +41,7 @@ def test_sane_co_has_no_flags():
     s = slab()
     initial = co_on_top(s, height=2.3)
     final = co_on_top(s, height=1.85)
-    final.positions[:len(s)] += np.random.default_rng(0).normal(0, 0.02, (len(s), 3))
+    final.positions[: len(s)] += np.random.default_rng(0).normal(0, 0.02, (len(s), 3))
     assert detect(initial, final, clean_slab=s) == []
 
 

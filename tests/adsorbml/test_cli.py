@@ -15,12 +15,35 @@ def test_adsorbml_command_end_to_end(tmp_path):
     slab = tmp_path / "slab.extxyz"
     write(slab, build_slab("Cu", "111", 2, 3))
     out = tmp_path / "run"
-    argv = ["adsorbml", "--slab", str(slab), "--adsorbate", "*OH", "--k", "2", "--random", "1",
-            "--steps", "5", "--out", str(out), "--quiet", "--device", "cpu"]
+    argv = [
+        "adsorbml",
+        "--slab",
+        str(slab),
+        "--adsorbate",
+        "*OH",
+        "--k",
+        "2",
+        "--random",
+        "1",
+        "--steps",
+        "5",
+        "--out",
+        str(out),
+        "--quiet",
+        "--device",
+        "cpu",
+    ]
     assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
-    for key in ("placements", "valid", "anomalies_by_rule", "top_k", "best_oracle_energy",
-                "adsorption_energy", "chosen_structure"):
+    for key in (
+        "placements",
+        "valid",
+        "anomalies_by_rule",
+        "top_k",
+        "best_oracle_energy",
+        "adsorption_energy",
+        "chosen_structure",
+    ):
         assert key in summary
     assert summary["placements"] == 5
     assert (out / "report.png").is_file()

@@ -9,8 +9,9 @@ SYSTEMS = [
     # top-1 already within 0.1 eV
     SystemOutcome(oracle_min=0.0, oracle_steps=1000, ranked_single_points=(0.05, 0.5, 0.6)),
     # only the third-ranked is good (and below the dense minimum: still a success)
-    SystemOutcome(oracle_min=0.0, oracle_steps=500, ranked_single_points=(0.3, 0.2, -0.1, 0.4,
-                                                                          0.5, 0.0)),
+    SystemOutcome(
+        oracle_min=0.0, oracle_steps=500, ranked_single_points=(0.3, 0.2, -0.1, 0.4, 0.5, 0.0)
+    ),
     # no valid ML structure at all: always a failure, costs no single point
     SystemOutcome(oracle_min=0.0, oracle_steps=300, ranked_single_points=()),
 ]

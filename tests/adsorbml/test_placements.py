@@ -41,8 +41,11 @@ def test_sites_are_the_high_symmetry_ones(facet, expected):
     # all sites, not merged: 2x2 cell has 4 atoms; (111): 12 bridges, 8 hollows; (100): 8, 4
     every = find_sites(slab, unique=False)
     counts = {k: sum(s.kind == k for s in every) for k in ("ontop", "bridge", "hollow")}
-    assert counts == ({"ontop": 4, "bridge": 12, "hollow": 8} if facet == "111"
-                      else {"ontop": 4, "bridge": 8, "hollow": 4})
+    assert counts == (
+        {"ontop": 4, "bridge": 12, "hollow": 8}
+        if facet == "111"
+        else {"ontop": 4, "bridge": 8, "hollow": 4}
+    )
 
 
 def test_mesh_tiles_the_cell_once():
@@ -105,9 +108,14 @@ def test_random_sites_cover_the_cell():
 
 
 def test_custom_adsorbate_and_errors():
-    ads = AdsorbateSpec("NH3", Atoms("NHHH", positions=[[0, 0, 0], [0.94, 0, -0.3],
-                                                          [-0.47, 0.81, -0.3],
-                                                          [-0.47, -0.81, -0.3]]), (0,))
+    ads = AdsorbateSpec(
+        "NH3",
+        Atoms(
+            "NHHH",
+            positions=[[0, 0, 0], [0.94, 0, -0.3], [-0.47, 0.81, -0.3], [-0.47, -0.81, -0.3]],
+        ),
+        (0,),
+    )
     slab = build_slab("Ni", "111", 2, 3)
     frames = placements(slab, ads, PlacementConfig(num_random=1))
     n = len(slab)

@@ -40,8 +40,9 @@ CONFIG = WorkflowConfig(
 def run(out, oracle, ml=None, report=False):
     slab = build_slab("Cu", "111", 2, 3)
     ml = ml if ml is not None else CountingEMT()
-    return run_workflow(out, slab, adsorbate_by_name("*CO"), ml, oracle, CONFIG,
-                        progress=False, report=report)
+    return run_workflow(
+        out, slab, adsorbate_by_name("*CO"), ml, oracle, CONFIG, progress=False, report=report
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,11 @@ def test_summary_fields(finished):
     for rule, count in summary["anomalies_by_rule"].items():
         assert count == sum(rule in v for v in flags.values())
     assert set(summary["anomalies_by_rule"]) == {
-        "dissociation", "desorption", "surface_reconstruction", "intercalation"}
+        "dissociation",
+        "desorption",
+        "surface_reconstruction",
+        "intercalation",
+    }
     top = summary["top_k"]
     assert len(top) == min(3, summary["valid"])
     ml = [t["ml_energy"] for t in top]
@@ -104,5 +109,13 @@ def test_other_settings_are_refused(finished):
     slab = build_slab("Cu", "111", 2, 3)
     other = WorkflowConfig(placement=PlacementConfig(num_random=3), k=3, steps=40)
     with pytest.raises(ValueError, match="other settings"):
-        run_workflow(tmp_path, slab, adsorbate_by_name("*CO"), EMT(), EMT(), other,
-                     progress=False, report=False)
+        run_workflow(
+            tmp_path,
+            slab,
+            adsorbate_by_name("*CO"),
+            EMT(),
+            EMT(),
+            other,
+            progress=False,
+            report=False,
+        )
