@@ -2,7 +2,8 @@
 
 Stages and the files they leave in the output directory ``DIR`` (all written atomically):
 
-1. ``config.json`` (settings; a rerun with other settings is refused), ``slab.extxyz`` and
+1. ``config.json`` (settings; a rerun with other placement or relaxation settings is refused;
+   ``k`` and the anomaly rules may change), ``slab.extxyz`` and
    ``placements.extxyz``: the heuristic + random initial structures.
 2. ``ml_relaxed.extxyz`` + ``ml_relaxed.json``: ML relaxations (batched L-BFGS), the relaxed
    clean slab first (``placement = -1``); rewritten as relaxations finish, so a rerun relaxes
@@ -40,6 +41,9 @@ from equicat.adsorbml.placements import AdsorbateSpec, PlacementConfig, placemen
 from equicat.adsorbml.surface import ensure_tags
 
 __all__ = ["WorkflowConfig", "run_workflow", "ml_stage", "rank"]
+
+# settings that only select among cached results, so a rerun may change them
+FREE = ("anomaly", "k")
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,7 @@ def _read_frames(path: Path) -> list[Atoms]:
 
 def _setup(out: Path, slab: Atoms, adsorbate: AdsorbateSpec, config: WorkflowConfig) -> list:
     """Stage 1: write or check ``config.json``; write or reuse the placements."""
-    cached = {k: v for k, v in asdict(config).items() if k != "anomaly"}  # rules: recomputed
+    cached = {k: v for k, v in asdict(config).items() if k not in FREE}
     settings = {
         "config": cached, "adsorbate": adsorbate.name,
         "adsorbate_symbols": adsorbate.atoms.get_chemical_symbols(),
@@ -93,6 +97,8 @@ def _setup(out: Path, slab: Atoms, adsorbate: AdsorbateSpec, config: WorkflowCon
         "slab_formula": slab.get_chemical_formula(), "slab_natoms": len(slab),
     }  # fmt: skip
     old = read_json(out / "config.json")
+    if old is not None and isinstance(old.get("config"), dict):
+        old["config"] = {k: v for k, v in old["config"].items() if k not in FREE}
     if old is not None and old != settings:
         diff = sorted(k for k in settings if old.get(k) != settings[k])
         raise ValueError(

@@ -58,3 +58,23 @@ def test_bad_adsorbate_name_is_an_error(tmp_path, capsys):
     argv = ["adsorbml", "--slab", str(slab), "--adsorbate", "*XX", "--out", str(tmp_path / "o")]
     assert main(argv) == 2
     assert "no OC20 adsorbate named '*XX'" in capsys.readouterr().err
+
+
+def test_slab_from_bulk_option_and_adsorbate_file(tmp_path):
+    import argparse
+
+    from ase.build import molecule
+
+    from equicat.cli.adsorbml import _adsorbate, _slab
+
+    args = argparse.Namespace(
+        slab=None, bulk="Cu", miller=[1, 0, 0], layers=4, size=[2, 2], adsorbate="*OH"
+    )
+    slab = _slab(args)
+    assert len(slab) == 16 and set(slab.get_tags()) == {0, 1}
+    mol = tmp_path / "nh3.xyz"
+    write(mol, molecule("NH3"))
+    args = argparse.Namespace(adsorbate=str(mol), binding=[0])
+    assert _adsorbate(args).binding_indices == (0,)
+    with pytest.raises(ValueError, match="--binding"):
+        _adsorbate(argparse.Namespace(adsorbate=str(mol), binding=None))

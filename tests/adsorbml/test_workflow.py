@@ -119,3 +119,15 @@ def test_other_settings_are_refused(finished):
             progress=False,
             report=False,
         )
+
+
+def test_larger_k_adds_only_the_new_single_points(finished):
+    tmp_path, first = finished
+    slab = build_slab("Cu", "111", 2, 3)
+    oracle, ml = CountingEMT(), CountingEMT()
+    more = WorkflowConfig(**{**CONFIG.__dict__, "k": 5})
+    summary = run_workflow(tmp_path, slab, adsorbate_by_name("*CO"), ml, oracle, more,
+                           progress=False, report=False)  # fmt: skip
+    assert ml.sizes == []
+    assert oracle.single_points(2) == len(summary["top_k"]) - len(first["top_k"])
+    assert summary["top_k"][: len(first["top_k"])] == first["top_k"]
