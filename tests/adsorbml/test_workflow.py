@@ -33,7 +33,7 @@ class CountingEMT(EMT):
 
 
 CONFIG = WorkflowConfig(
-    placement=PlacementConfig(num_random=2, seed=1), k=3, fmax=0.1, steps=40, batch_size=4
+    placement=PlacementConfig(num_random=1, seed=1), k=3, fmax=0.1, steps=25, batch_size=5
 )
 
 
@@ -55,7 +55,7 @@ def test_summary_fields(finished):
     tmp_path, summary = finished
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk == json.loads(json.dumps(summary))
-    assert summary["placements"] == 4 + 2
+    assert summary["placements"] == 4 + 1
     flags = json.loads((tmp_path / "anomalies.json").read_text())
     assert summary["valid"] == sum(not v for v in flags.values()) >= 1
     for rule, count in summary["anomalies_by_rule"].items():
@@ -107,7 +107,7 @@ def test_interrupted_single_points_resume(tmp_path):
 def test_other_settings_are_refused(finished):
     tmp_path, _ = finished
     slab = build_slab("Cu", "111", 2, 3)
-    other = WorkflowConfig(placement=PlacementConfig(num_random=3), k=3, steps=40)
+    other = WorkflowConfig(placement=PlacementConfig(num_random=3), k=3, steps=25)
     with pytest.raises(ValueError, match="other settings"):
         run_workflow(
             tmp_path,
