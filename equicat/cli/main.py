@@ -6,13 +6,23 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from equicat.cli import datagen, evaluate, is2rs, md, predict, relax, train
+from equicat.cli import (
+    adsorbml,
+    adsorbml_benchmark,
+    datagen,
+    evaluate,
+    is2rs,
+    md,
+    predict,
+    relax,
+    train,
+)
 
 __all__ = ["main"]
 
 COMMANDS = {
     "predict": predict, "datagen": datagen, "train": train, "relax": relax, "evaluate": evaluate,
-    "md": md, "is2rs": is2rs,
+    "md": md, "is2rs": is2rs, "adsorbml": adsorbml, "adsorbml-benchmark": adsorbml_benchmark,
 }  # fmt: skip
 
 
