@@ -30,7 +30,10 @@ _RENAMES = [
         r"layer_blocks\.(\d+)\.message_block\.so2_block_(source|target)\.so2_conv\.(\d+)\.",
         r"layers.\1.message.so2_\2.orders.\3.",
     ),
-    (r"layer_blocks\.(\d+)\.message_block\.so2_block_(source|target)\.", r"layers.\1.message.so2_\2."),
+    (
+        r"layer_blocks\.(\d+)\.message_block\.so2_block_(source|target)\.",
+        r"layers.\1.message.so2_\2.",
+    ),
     (r"layer_blocks\.(\d+)\.fc1_sphere\.", r"layers.\1.update.mlp.0."),
     (r"layer_blocks\.(\d+)\.fc2_sphere\.", r"layers.\1.update.mlp.2."),
     (r"layer_blocks\.(\d+)\.fc3_sphere\.", r"layers.\1.update.mlp.4."),

@@ -63,7 +63,9 @@ class EdgeBlock(nn.Module):
 
 
 class SO2Conv(nn.Module):
-    """One order ``m > 0``: two radially modulated two-layer maps ``R`` and ``I`` acting as
+    """One order ``m > 0`` of the SO(2) convolution.
+
+    Two radially modulated two-layer maps ``R`` and ``I`` act as
     ``y_{+m} = R(x_{+m}) - I(x_{-m})``, ``y_{-m} = R(x_{-m}) + I(x_{+m})``.
 
     ``R(x) = W2r ((W1r x) * a(e))`` and ``I(x) = W2i ((W1i x) * b(e))`` with
@@ -172,8 +174,9 @@ class MessageBlock(nn.Module):
 
 
 class LayerBlock(nn.Module):
-    """One eSCN layer: messages, then a point-wise MLP on the sphere grid of
-    ``[x, messages]`` (the non-linear aggregation).
+    """One eSCN layer: messages, then the non-linear aggregation.
+
+    The aggregation is a point-wise MLP on the sphere grid of ``[x, messages]``.
 
     Shapes: ``forward(x [N, n, C], ctx) -> [N, n, C]`` (the update; residual added outside).
     """

@@ -61,7 +61,8 @@ class Escn(nn.Module):
         )
         self.wigner = WignerD(cfg.lmax)
         edge_grid = SphereGrid(self.layout, *cfg.edge_grid, "m_major", "integral")
-        node_grid = SphereGrid(CoefficientLayout(cfg.lmax, cfg.lmax), *cfg.node_grid, "l_major", "integral")
+        full = CoefficientLayout(cfg.lmax, cfg.lmax)
+        node_grid = SphereGrid(full, *cfg.node_grid, "l_major", "integral")
         self.layers = nn.ModuleList(
             LayerBlock(
                 MessageBlock(
