@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
+from equicat.models.escn.grouped import GroupedEdges
 from equicat.so3 import CoefficientLayout, GridMLP, SphereGrid
 
 __all__ = ["EdgeContext", "EdgeBlock", "SO2Block", "MessageBlock", "LayerBlock", "SphereHead"]
@@ -30,6 +31,8 @@ class EdgeContext:
         basis: ``[E, K]`` Gaussian expansion of the edge length.
         rot: ``[E, n_red, n]`` Wigner rows (m-major, orders ``<= mmax``): global -> edge frame.
         num_nodes: ``N``.
+        grouped: Edge groupings for the node-side first SO(2) layer (:mod:`.grouped`), or
+            None to compute it per edge.
     """
 
     source: Tensor
@@ -39,6 +42,7 @@ class EdgeContext:
     basis: Tensor
     rot: Tensor
     num_nodes: int
+    grouped: GroupedEdges | None = None
 
 
 class EdgeBlock(nn.Module):
@@ -84,13 +88,19 @@ class SO2Conv(nn.Module):
         self.fc1_i = nn.Linear(width, hidden, bias=False)
         self.fc2_i = nn.Linear(hidden, width, bias=False)
 
+    @property
+    def first_weight(self) -> Tensor:
+        """``[2H, K]``: the first layers of ``R`` and ``I`` stacked."""
+        return torch.cat((self.fc1_r.weight, self.fc1_i.weight), 0)
+
     def forward(self, x: Tensor, edge: Tensor) -> Tensor:
         """Apply (shapes in the class docstring)."""
-        mod = F.silu(self.fc1_dist(edge))[:, None]  # [E, 1, 2H]
+        return self.finish(x @ self.first_weight.T, edge)  # one GEMM: [E, 2, K] -> [E, 2, 2H]
+
+    def finish(self, hid: Tensor, edge: Tensor) -> Tensor:
+        """Modulate the first-layer output ``[E, 2, 2H]`` and apply the second layers."""
         h = self.hidden
-        # one GEMM for both first layers: [E, 2, K] -> [E, 2, 2H]
-        w1 = torch.cat((self.fc1_r.weight, self.fc1_i.weight), 0)
-        hid = (x @ w1.T) * mod
+        hid = hid * F.silu(self.fc1_dist(edge))[:, None]  # [E, 2, 2H]
         r = hid[..., :h] @ self.fc2_r.weight.T  # [E, 2, K]
         i = hid[..., h:] @ self.fc2_i.weight.T
         return torch.stack((r[:, 0] - i[:, 1], r[:, 1] + i[:, 0]), dim=1)
@@ -122,15 +132,46 @@ class SO2Block(nn.Module):
         """Apply (shapes in the class docstring)."""
         e, c = x.shape[0], self.channels
         sizes = self.layout.m_sizes
-        x0 = x[:, : sizes[0]].reshape(e, sizes[0] * c)  # [E, (L+1) C]
-        y0 = self.fc2_m0(self.fc1_m0(x0) * F.silu(self.fc1_dist0(edge)))
-        outs = [y0.reshape(e, sizes[0], c)]
+        hidden = [self.fc1_m0(x[:, : sizes[0]].reshape(e, sizes[0] * c))[:, None]]
         start = sizes[0]
         for n, conv in zip(sizes[1:], self.orders, strict=True):
             # [E, 2n, C] -> [E, 2, n C]: the +m plane, then the -m plane
             xm = x[:, start : start + 2 * n].reshape(e, 2, n * c)
-            outs.append(conv(xm, edge).reshape(e, 2 * n, c))
+            hidden.append(xm @ conv.first_weight.T)
             start += 2 * n
+        return self.finish(hidden, edge)
+
+    def node_projection(self, x: Tensor) -> list[Tensor]:
+        """First layers applied per node to global-frame features (see :mod:`.grouped`).
+
+        Args:
+            x: ``[N, (L+1)^2, C]`` l-major node features.
+
+        Returns:
+            ``z_0 [N, n, H]`` and, for ``m > 0``, ``z_m [N, n - m^2, 2H]``.
+        """
+        lmax, mmax, c = self.layout.lmax, self.layout.mmax, self.channels
+        w0 = self.fc1_m0.weight  # [H, (L+1) C]
+        firsts = [conv.first_weight for conv in self.orders]  # [2H, (L+1-m) C]
+        pieces: list[list[Tensor]] = [[] for _ in range(mmax + 1)]
+        for l_ in range(lmax + 1):
+            top = min(l_, mmax)
+            blocks = [w0[:, l_ * c : (l_ + 1) * c]]
+            blocks += [firsts[m - 1][:, (l_ - m) * c : (l_ - m + 1) * c] for m in range(1, top + 1)]
+            w = torch.cat(blocks, 0)  # [H + 2H top, C]
+            z = x[:, l_ * l_ : (l_ + 1) ** 2] @ w.T  # [N, 2l+1, H + 2H top]
+            for m, part in enumerate(z.split([b.shape[0] for b in blocks], dim=2)):
+                pieces[m].append(part)
+        return [torch.cat(p, dim=1) for p in pieces]
+
+    def finish(self, hidden: list[Tensor], edge: Tensor) -> Tensor:
+        """Second layers from the first-layer outputs ``[E, 1, H]``, ``[E, 2, 2H]`` per m."""
+        e, c = edge.shape[0], self.channels
+        sizes = self.layout.m_sizes
+        y0 = self.fc2_m0(hidden[0][:, 0] * F.silu(self.fc1_dist0(edge)))
+        outs = [y0.reshape(e, sizes[0], c)]
+        for n, conv, hid in zip(sizes[1:], self.orders, hidden[1:], strict=True):
+            outs.append(conv.finish(hid, edge).reshape(e, 2 * n, c))
         return torch.cat(outs, dim=1)
 
 
@@ -159,15 +200,22 @@ class MessageBlock(nn.Module):
         self.so2_source = SO2Block(layout, channels, hidden, edge_channels)
         self.so2_target = SO2Block(layout, channels, hidden, edge_channels)
         self.grid = grid
+        self.activation = F.silu  # applied point-wise on the edge-frame grid
 
     def forward(self, x: Tensor, ctx: EdgeContext) -> Tensor:
         """Messages aggregated on the targets (shapes in the class docstring)."""
         c = x.shape[2]
         edge = self.edge(ctx.basis, ctx.z_src, ctx.z_tgt)
-        # rotate both end points with one batched GEMM: [E, n_red, n] @ [E, n, 2C]
-        both = ctx.rot @ torch.cat((x[ctx.source], x[ctx.target]), dim=2)
-        msg = self.so2_source(both[..., :c], edge) + self.so2_target(both[..., c:], edge)
-        msg = self.grid.apply(msg, F.silu)  # [E, n_red, C]
+        if ctx.grouped is not None:
+            # first SO(2) layers on the nodes, contracted per edge with its Wigner rows
+            h_src = ctx.grouped.hidden(self.so2_source, x, "source")
+            h_tgt = ctx.grouped.hidden(self.so2_target, x, "target")
+            msg = self.so2_source.finish(h_src, edge) + self.so2_target.finish(h_tgt, edge)
+        else:
+            # rotate both end points with one batched GEMM: [E, n_red, n] @ [E, n, 2C]
+            both = ctx.rot @ torch.cat((x[ctx.source], x[ctx.target]), dim=2)
+            msg = self.so2_source(both[..., :c], edge) + self.so2_target(both[..., c:], edge)
+        msg = self.grid.apply(msg, self.activation)  # [E, n_red, C]
         msg = ctx.rot.transpose(1, 2) @ msg  # back to the global frame: [E, n, C]
         out = msg.new_zeros(ctx.num_nodes, msg.shape[1], c)
         return out.index_add_(0, ctx.target, msg)
