@@ -85,12 +85,15 @@ def test_linearised_backbone_is_exactly_equivariant(structure, error_table):
 
 
 # about 4x the largest residual measured over these structures, two rotations and both modes
-# (energies of these random models are O(1) eV; "energy" relative to |E| is only recorded)
-RESIDUAL_BOUNDS = {"energy_per_atom": 2e-3, "forces": 2e-1, "stress": 2e-1}
+# (energies of these random models are O(1) eV; "energy" relative to |E| is only recorded).
+# The residual is large next to EquiformerV2's: the reference's edge grid has only 2 mmax + 1
+# azimuths and the heads average over 128 points, and these weights are strongly perturbed.
+RESIDUAL_BOUNDS = {"energy_per_atom": 2e-4, "forces": 2e-1, "stress": 1.5e-2}
+# (structure, mode) pairs: every structure once, the conservative mode (and stress) on bulk
+CASES = [("cu111_co", "direct"), ("ethanol", "direct"), ("cu_bulk", "conservative")]
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("structure", sorted(STRUCTURES))
+@pytest.mark.parametrize(("structure", "mode"), CASES)
 def test_residual_of_rotation_symmetry_is_bounded(structure, mode, error_table):
     model = small_escn(forces=mode)
     atoms = STRUCTURES[structure]()
@@ -105,8 +108,7 @@ def test_residual_of_rotation_symmetry_is_bounded(structure, mode, error_table):
     assert worst["energy"] > 1e-10  # the grids are really non-linear
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("structure", sorted(STRUCTURES))
+@pytest.mark.parametrize(("structure", "mode"), CASES)
 def test_translation_invariance_is_exact(structure, mode):
     model = small_escn(forces=mode)
     atoms = STRUCTURES[structure]()
@@ -119,8 +121,7 @@ def test_translation_invariance_is_exact(structure, mode):
     torch.testing.assert_close(new["forces"], ref["forces"], rtol=0, atol=1e-11)
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("structure", sorted(STRUCTURES))
+@pytest.mark.parametrize(("structure", "mode"), CASES)
 def test_permutation_invariance(structure, mode):
     assert_permutation_equivariance(small_escn(forces=mode), STRUCTURES[structure]())
 
@@ -141,17 +142,18 @@ def test_deterministic(mode):
 
 
 def test_conservative_forces_are_minus_energy_gradient():
-    model = small_escn(forces="conservative")
-    for name in sorted(STRUCTURES):
-        assert_conservative_forces(model, STRUCTURES[name]())
+    assert_conservative_forces(small_escn(forces="conservative"), STRUCTURES["cu111_co"]())
 
 
+@pytest.mark.slow  # 36 energy evaluations
 def test_conservative_stress_matches_finite_differences():
     model = small_escn(forces="conservative")
     atoms = STRUCTURES[PERIODIC[0]]()
     stress = predict(model, atoms, stress=True)["stress"][0]
     numeric = finite_difference_stress(model, atoms)
-    torch.testing.assert_close(stress, numeric, rtol=1e-6, atol=1e-8)
+    # the model's stress is the symmetric part (the grid residual leaves an antisymmetric one
+    # in dE/d eps, of the size of the rotation residual)
+    torch.testing.assert_close(stress, 0.5 * (numeric + numeric.T), rtol=1e-6, atol=1e-9)
 
 
 def test_direct_model_refuses_stress():
