@@ -1,4 +1,4 @@
-"""Inference speed and parity: equicat's EquiformerV2 against the fairchem-1.10 reference.
+"""Inference speed and parity: equicat's EquiformerV2 and eSCN against the fairchem-1.10 reference.
 
 Both sides run the *same weights*: the reference harness (``shared/tools/fairchem_reference``)
 builds a seeded random fairchem model, predicts and times it, and writes a fairchem-1.x
@@ -8,6 +8,8 @@ in the same run.
 Run from the repository root (2 CPU threads, 3 timed calls, a few minutes for eqv2-31M)::
 
     python benchmarks/inference.py --models eqv2-small eqv2-31M --threads 2 --repeats 3
+    python benchmarks/inference.py --models escn-L6-M3-Lay20 --threads 2 --repeats 3
+    python benchmarks/inference.py --models escn-L6-M3-Lay20 --max-atoms 40   # 38 atoms only
     python benchmarks/inference.py --device all          # CPU, plus CUDA when available
     python benchmarks/inference.py --skip-reference      # time equicat only (random weights)
     python benchmarks/inference.py --profile             # + torch.profiler top ops (CPU)
@@ -57,19 +59,23 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.build import add_adsorbate, fcc111, molecule
+from torch import nn
 
 from equicat.checkpoints.fairchem import equiformer_v2_from_fairchem
+from equicat.checkpoints.fairchem_escn import escn_from_fairchem
 from equicat.data import AtomicGraph
 from equicat.models.equiformer_v2 import EquiformerV2, EquiformerV2Config
+from equicat.models.escn import Escn, EscnConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HARNESS_ENV = "EQUICAT_REF_HARNESS"
 SLAB_SIZES: tuple[tuple[int, int, int], ...] = ((3, 3, 4), (5, 5, 4))
 RATTLE_STDEV, RATTLE_SEED = 0.05, 7
 
-# Architectures for --skip-reference / reference failure (published OC20 "31M" numbers and the
-# harness's small test model); only used to time random weights of the same shape.
-FALLBACK_CONFIGS: dict[str, EquiformerV2Config] = {
+# Architectures for --skip-reference / reference failure (published OC20 "31M" / eSCN L6 M3
+# 20-layer numbers and the harness's small test models); only used to time random weights of
+# the same shape.
+FALLBACK_CONFIGS: dict[str, EquiformerV2Config | EscnConfig] = {
     "eqv2-31M": EquiformerV2Config(
         num_layers=8, lmax=4, mmax=2, sphere_channels=128, attn_hidden_channels=64,
         num_heads=8, attn_alpha_channels=64, attn_value_channels=16, ffn_hidden_channels=128,
@@ -79,6 +85,14 @@ FALLBACK_CONFIGS: dict[str, EquiformerV2Config] = {
         num_layers=2, lmax=2, mmax=1, sphere_channels=32, attn_hidden_channels=16,
         num_heads=2, attn_alpha_channels=8, attn_value_channels=4, ffn_hidden_channels=32,
         edge_channels=32, cutoff=6.0, max_neighbors=20,
+    ),
+    "escn-L6-M3-Lay20": EscnConfig(
+        num_layers=20, lmax=6, mmax=3, sphere_channels=160, hidden_channels=384,
+        edge_channels=128, num_distance_basis=600, cutoff=12.0, max_neighbors=20,
+    ),
+    "escn-small": EscnConfig(
+        num_layers=2, lmax=4, mmax=2, sphere_channels=32, hidden_channels=64, edge_channels=32,
+        num_distance_basis=300, cutoff=6.0, max_neighbors=20,
     ),
 }  # fmt: skip
 
@@ -123,10 +137,14 @@ def build_structures() -> list[Atoms]:
     return frames
 
 
-def write_structures(out: Path) -> tuple[Path, list[Atoms]]:
-    """Write the structures and read them back (both codes then see the same rounding)."""
+def write_structures(out: Path, max_atoms: int | None = None) -> tuple[Path, list[Atoms]]:
+    """Write the structures (up to ``max_atoms`` atoms) and read them back (both codes then
+    see the same rounding)."""
     path = out / "structures.extxyz"
-    ase.io.write(path, build_structures())
+    frames = [a for a in build_structures() if max_atoms is None or len(a) <= max_atoms]
+    if not frames:
+        sys.exit(f"--max-atoms {max_atoms}: no benchmark structure is that small")
+    ase.io.write(path, frames)
     return path, list(ase.io.read(path, ":"))
 
 
@@ -184,15 +202,18 @@ def load_reference(ref_dir: Path) -> tuple[list[Atoms], dict[str, Any]]:
 # ----------------------------------------------------------------------------- ours
 
 
-def load_ours(ckpt: Path | None, name: str) -> tuple[EquiformerV2, EquiformerV2Config]:
+def load_ours(ckpt: Path | None, name: str) -> tuple[nn.Module, EquiformerV2Config | EscnConfig]:
     """equicat's model with the checkpoint's weights, or random weights when ``ckpt`` is None."""
+    escn = name.startswith("escn")
+    cls = Escn if escn else EquiformerV2
     if ckpt is None:
         torch.manual_seed(0)
         config = FALLBACK_CONFIGS[name]
-        model = EquiformerV2(config)
+        model = cls(config)
     else:
-        config, state = equiformer_v2_from_fairchem(torch.load(ckpt, weights_only=True))
-        model = EquiformerV2(config)
+        importer = escn_from_fairchem if escn else equiformer_v2_from_fairchem
+        config, state = importer(torch.load(ckpt, weights_only=True))
+        model = cls(config)
         model.load_state_dict(state)
     return model.eval(), config
 
@@ -223,7 +244,7 @@ def parity(out: dict[str, torch.Tensor], ref: Atoms) -> tuple[float, float]:
     return d_e, rel_f
 
 
-def profile_call(model: EquiformerV2, graph: AtomicGraph, path: Path, rows: int = 15) -> str:
+def profile_call(model: nn.Module, graph: AtomicGraph, path: Path, rows: int = 15) -> str:
     """torch.profiler table (by self CPU time) of one no-grad model call, also written to path."""
     from torch.profiler import ProfilerActivity, profile
 
@@ -238,8 +259,8 @@ def profile_call(model: EquiformerV2, graph: AtomicGraph, path: Path, rows: int 
 
 def bench_ours(
     name: str,
-    model: EquiformerV2,
-    config: EquiformerV2Config,
+    model: nn.Module,
+    config: EquiformerV2Config | EscnConfig,
     frames: list[Atoms],
     device: torch.device,
     repeats: int,
@@ -265,7 +286,7 @@ def bench_ours(
 # ----------------------------------------------------------------------------- report
 
 COLUMNS = [
-    ("model", 10), ("natoms", 6), ("device", 6), ("ref s/call", 10), ("ours model", 10),
+    ("model", 16), ("natoms", 6), ("device", 6), ("ref s/call", 10), ("ours model", 10),
     ("ours e2e", 9), ("speed-up", 8), ("|dE| eV", 9), ("rel dF", 9), ("note", 0),
 ]  # fmt: skip
 
@@ -315,6 +336,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="time equicat only, random weights, no parity")  # fmt: skip
     p.add_argument("--profile", action="store_true",
                    help="torch.profiler table of one CPU call, smallest structure")  # fmt: skip
+    p.add_argument("--max-atoms", type=int, default=None,
+                   help="skip structures with more atoms (the full-size eSCN reference needs "
+                   "~15 GB and minutes per call on 102 atoms)")  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("runs/bench_inference"))
     return p.parse_args(argv)
 
@@ -380,7 +404,7 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()
     if load_before[0] > 0.5:
         log(f"WARNING: load average {load_before[0]:.1f} before start; timings may be noisy")
-    structures, frames = write_structures(args.out)
+    structures, frames = write_structures(args.out, args.max_atoms)
     log(f"structures: {[len(f) for f in frames]} atoms -> {structures}")
     rows: list[Row] = []
     for name in args.models:

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from equicat.checkpoints.fairchem import equiformer_v2_from_fairchem, is_fairchem_checkpoint
+from equicat.checkpoints.fairchem_escn import escn_from_fairchem, is_escn
 from equicat.checkpoints.registry import SHIPPED, resolve
 from equicat.models import build_from_config, model_name
 
@@ -188,7 +189,7 @@ def _read(path: Path) -> Any:
 
 
 def load(path: str | os.PathLike, use_ema: bool = True) -> Checkpoint:
-    """Read an equicat checkpoint or a fairchem-1.x EquiformerV2 file.
+    """Read an equicat checkpoint or a fairchem-1.x EquiformerV2 or eSCN file.
 
     Args:
         path: The file, or the name of a shipped checkpoint (see
@@ -213,6 +214,10 @@ def load(path: str | os.PathLike, use_ema: bool = True) -> Checkpoint:
             state = raw["ema_state_dict"]
         meta = {k: v for k, v in raw.items() if k not in ("state_dict", "ema_state_dict")}
         return Checkpoint(raw["model_name"], dict(raw["model_config"]), state, "equicat", meta)
+    if isinstance(raw, dict) and is_fairchem_checkpoint(raw) and is_escn(raw):
+        config, state = escn_from_fairchem(raw, use_ema=use_ema)
+        meta = {"fairchem_config": raw.get("config")}
+        return Checkpoint("escn", config.to_dict(), state, "fairchem", meta)
     if isinstance(raw, dict) and is_fairchem_checkpoint(raw):
         config, state = equiformer_v2_from_fairchem(raw, use_ema=use_ema)
         meta = {"fairchem_config": raw.get("config")}

@@ -57,17 +57,21 @@ class GridMLP(nn.Module):
     and last layers are applied to the ``n`` coefficients instead of the ``G`` grid points;
     only the middle layers run on the grid. The function is unchanged.
 
-    Shapes: ``[B, n, C] -> [B, n, C]`` (same layout, the grid's).
+    Shapes: ``[B, n, C_in] -> [B, n, C]`` (same layout, the grid's); ``C_in`` is
+    ``in_channels`` (default ``channels``), e.g. node features and messages side by side (eSCN).
     """
 
-    def __init__(self, grid: SphereGrid, channels: int, depth: int = 3) -> None:
+    def __init__(
+        self, grid: SphereGrid, channels: int, depth: int = 3, in_channels: int | None = None
+    ) -> None:
         super().__init__()
         if depth < 2:
             raise ValueError(f"GridMLP needs depth >= 2, got {depth}")
         self.grid = grid
         layers: list[nn.Module] = []
         for i in range(depth):
-            layers.append(nn.Linear(channels, channels, bias=False))
+            c_in = in_channels if (i == 0 and in_channels is not None) else channels
+            layers.append(nn.Linear(c_in, channels, bias=False))
             if i < depth - 1:
                 layers.append(nn.SiLU())
         self.mlp = nn.Sequential(*layers)

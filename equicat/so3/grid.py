@@ -10,6 +10,11 @@ with ``w_b`` the equiangular quadrature weights exact for polynomials of degree
 ``< res_beta`` in ``cos beta`` (so ``from_grid(to_grid(c)) = c`` for band-limited input).
 When ``mmax < lmax`` both matrices carry an extra factor ``sqrt((2l + 1) / (2 mmax + 1))``
 for ``l > mmax``; this is the convention of the published EquiformerV2 weights.
+
+``normalization="integral"`` (the convention of the published eSCN weights) instead uses the
+orthonormal harmonics, ``f(p) = sum_i c_i Y_i(p) / sqrt(4 pi)``, with ``from_grid`` its
+quadrature inverse and no truncation factor. The two conventions differ by a per-degree
+scale, which matters once a non-linearity is applied on the grid.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from equicat.so3.constants import ConstantCache
 from equicat.so3.harmonics import spherical_harmonics
 from equicat.so3.layout import CoefficientLayout
 
-__all__ = ["SphereGrid", "quadrature_weights"]
+__all__ = ["SphereGrid", "fibonacci_points", "quadrature_weights"]
 
 
 def quadrature_weights(res_beta: int) -> np.ndarray:
@@ -48,13 +53,19 @@ class SphereGrid(nn.Module):
         res_beta: Number of polar angles.
         res_alpha: Number of azimuths.
         order: ``"m_major"`` (edge-frame features) or ``"l_major"`` (global-frame features).
+        normalization: ``"equiformer_v2"`` or ``"integral"`` (module docstring).
 
     Shapes: ``to_grid`` maps ``[B, n, C] -> [B, G, C]`` with ``G = res_beta * res_alpha``,
     ``from_grid`` maps back.
     """
 
     def __init__(
-        self, layout: CoefficientLayout, res_beta: int, res_alpha: int, order: str = "m_major"
+        self,
+        layout: CoefficientLayout,
+        res_beta: int,
+        res_alpha: int,
+        order: str = "m_major",
+        normalization: str = "equiformer_v2",
     ) -> None:
         super().__init__()
         self.layout = layout
@@ -69,8 +80,16 @@ class SphereGrid(nn.Module):
         idx = list(layout.m_major if order == "m_major" else layout.l_major)
         y = spherical_harmonics(layout.lmax, points)[:, idx]  # [G, n]
         deg = torch.tensor([CoefficientLayout.degree(i) for i in idx], dtype=torch.float64)
+        if normalization not in ("equiformer_v2", "integral"):
+            raise ValueError(
+                f"normalization must be 'equiformer_v2' or 'integral', got {normalization!r}"
+            )
+        self.normalization = normalization
         scale = torch.sqrt((2 * deg + 1) * (layout.lmax + 1))
-        if layout.mmax < layout.lmax:
+        if normalization == "integral":
+            scale = torch.full_like(deg, math.sqrt(4 * math.pi))
+            scale_extra = torch.ones_like(deg)
+        elif layout.mmax < layout.lmax:
             scale_extra = torch.where(
                 deg > layout.mmax, torch.sqrt((2 * deg + 1) / (2 * layout.mmax + 1)), 1.0
             )
@@ -156,3 +175,17 @@ class SphereGrid(nn.Module):
         step = max(1, self._chunk_rows() // max(c, 1))
         parts = [from_grid @ fn(to_grid @ x[i : i + step]) for i in range(0, b, step)]
         return torch.cat(parts) if len(parts) != 1 else parts[0]
+
+
+def fibonacci_points(num: int) -> Tensor:
+    """``num`` nearly evenly spread unit vectors (a Fibonacci lattice), ``[num, 3]`` float64.
+
+    Point ``k`` has polar coordinate ``z_k = 1 - (2k + 1) / num`` and azimuth ``k`` times the
+    golden angle; each point stands for an equal share ``4 pi / num`` of the sphere, so a mean
+    over the points approximates the sphere average.
+    """
+    k = torch.arange(num, dtype=torch.float64)
+    z = 1 - (2 * k + 1) / num
+    rho = torch.sqrt(1 - z * z)
+    phi = k * math.pi * (3.0 - math.sqrt(5.0))
+    return torch.stack((rho * phi.cos(), rho * phi.sin(), z), dim=-1)

@@ -1,4 +1,4 @@
-"""EquiformerV2 parity with the fairchem-1.x reference, same weights (skipped without it).
+"""EquiformerV2 and eSCN parity with the fairchem-1.x reference, same weights (skipped without it).
 
 Loads the checkpoint the reference harness writes with EquiCatCalculator.from_checkpoint
 and compares energies (1e-4 eV) and forces (1e-4 relative) on rattled OC-like structures.
@@ -23,7 +23,7 @@ def reference_ok() -> None:
         pytest.skip(why)
 
 
-CUTOFFS = {"eqv2-small": 6.0, "eqv2-31M": 12.0}
+CUTOFFS = {"eqv2-small": 6.0, "eqv2-31M": 12.0, "escn-small": 6.0, "escn-L6-M3-Lay20": 12.0}
 
 
 def _check(model: str, tmp_path, *extra: str) -> None:
@@ -64,6 +64,19 @@ def test_calculator_matches_reference(reference_ok, tmp_path) -> None:
 @pytest.mark.slow
 def test_parity_eqv2_31m(reference_ok, tmp_path) -> None:
     _check("eqv2-31M", tmp_path)
+
+
+def test_parity_escn_small(reference_ok, tmp_path) -> None:
+    _check("escn-small", tmp_path)
+
+
+def test_parity_escn_legacy_config_layout(reference_ok, tmp_path) -> None:
+    _check("escn-small", tmp_path, "--legacy-config", "--seed", "3")
+
+
+@pytest.mark.slow
+def test_parity_escn_l6_m3_lay20(reference_ok, tmp_path) -> None:
+    _check("escn-L6-M3-Lay20", tmp_path)
 
 
 def test_non_periodic_direction_is_respected(reference_ok, tmp_path):
