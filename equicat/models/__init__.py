@@ -8,6 +8,7 @@ from typing import Any
 from torch import nn
 
 from equicat.models.equiformer_v2 import EquiformerV2, EquiformerV2Config
+from equicat.models.scn import SCN, SCNConfig
 
 __all__ = [
     "MODELS",
@@ -16,11 +17,14 @@ __all__ = [
     "model_name",
     "EquiformerV2",
     "EquiformerV2Config",
+    "SCN",
+    "SCNConfig",
 ]
 
 # name -> (model class, config class); later: escn, scn, est, allegro, gcn
 MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "equiformer_v2": (EquiformerV2, EquiformerV2Config),
+    "scn": (SCN, SCNConfig),
 }
 
 

@@ -10,6 +10,10 @@ with ``w_b`` the equiangular quadrature weights exact for polynomials of degree
 ``< res_beta`` in ``cos beta`` (so ``from_grid(to_grid(c)) = c`` for band-limited input).
 When ``mmax < lmax`` both matrices carry an extra factor ``sqrt((2l + 1) / (2 mmax + 1))``
 for ``l > mmax``; this is the convention of the published EquiformerV2 weights.
+
+``normalization="component"`` (the convention of the published SCN weights) replaces
+``sqrt((2l + 1)(lmax + 1))`` by ``sqrt(4 pi)`` in both matrices, so grid values are
+``f(p) = sum_i c_i Y_i(p) / sqrt(4 pi)``; ``from_grid(to_grid(c)) = c`` still holds.
 """
 
 from __future__ import annotations
@@ -48,13 +52,19 @@ class SphereGrid(nn.Module):
         res_beta: Number of polar angles.
         res_alpha: Number of azimuths.
         order: ``"m_major"`` (edge-frame features) or ``"l_major"`` (global-frame features).
+        normalization: ``"equiformer_v2"`` or ``"component"`` (module docstring).
 
     Shapes: ``to_grid`` maps ``[B, n, C] -> [B, G, C]`` with ``G = res_beta * res_alpha``,
     ``from_grid`` maps back.
     """
 
     def __init__(
-        self, layout: CoefficientLayout, res_beta: int, res_alpha: int, order: str = "m_major"
+        self,
+        layout: CoefficientLayout,
+        res_beta: int,
+        res_alpha: int,
+        order: str = "m_major",
+        normalization: str = "equiformer_v2",
     ) -> None:
         super().__init__()
         self.layout = layout
@@ -69,7 +79,14 @@ class SphereGrid(nn.Module):
         idx = list(layout.m_major if order == "m_major" else layout.l_major)
         y = spherical_harmonics(layout.lmax, points)[:, idx]  # [G, n]
         deg = torch.tensor([CoefficientLayout.degree(i) for i in idx], dtype=torch.float64)
-        scale = torch.sqrt((2 * deg + 1) * (layout.lmax + 1))
+        if normalization == "equiformer_v2":
+            scale = torch.sqrt((2 * deg + 1) * (layout.lmax + 1))
+        elif normalization == "component":
+            scale = torch.full_like(deg, math.sqrt(4 * math.pi))
+        else:
+            raise ValueError(
+                f"normalization must be 'equiformer_v2' or 'component', got {normalization!r}"
+            )
         if layout.mmax < layout.lmax:
             scale_extra = torch.where(
                 deg > layout.mmax, torch.sqrt((2 * deg + 1) / (2 * layout.mmax + 1)), 1.0

@@ -1,0 +1,86 @@
+"""Re-run a fairchem-1.x reference checkpoint and write full-precision predictions.
+
+Runs inside the reference venv (``python fairchem_rerun.py ...`` with that venv's python and
+the harness's ``shim`` on PYTHONPATH); it imports nothing from equicat. The harness's
+``reference.extxyz`` stores forces with 8 decimals, too few for the tiny forces of a
+random-weight SCN (~1e-4 eV/Å); this writes them as JSON floats instead, for several
+calls per structure, because SCN draws a random roll for every edge frame on every call.
+
+    python fairchem_rerun.py --model scn-small --checkpoint DIR/checkpoint.pt \\
+        --structures DIR/in.extxyz --out DIR/rerun.json --calls 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import ase.io
+import torch
+
+
+def _graph_in_float32() -> None:
+    """The reference's neighbour search only runs in float32: feed it float32 copies."""
+    import fairchem.core.models.base as base
+
+    search = base.radius_graph_pbc
+
+    def wrapped(data, *args, **kwargs):
+        copy = data.clone()
+        copy.pos, copy.cell = data.pos.float(), data.cell.float()
+        torch.set_default_dtype(torch.float32)
+        try:
+            return search(copy, *args, **kwargs)
+        finally:
+            torch.set_default_dtype(torch.float64)
+
+    base.radius_graph_pbc = wrapped
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--harness", required=True, help="the fairchem_reference directory")
+    p.add_argument("--model", required=True)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--structures", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--calls", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--float64", action="store_true", help="run the reference in float64")
+    a = p.parse_args()
+    sys.path.insert(0, a.harness)
+    import make_reference as mr  # the harness's builder: same classes, same attributes
+
+    if a.float64:
+        _graph_in_float32()
+
+    torch.manual_seed(a.seed)
+    if a.float64:  # this process only: the reference builds constants in the default dtype
+        torch.set_default_dtype(torch.float64)
+    torch.set_num_threads(1)
+    _, _, model = mr.build(a.model)
+    ckpt = torch.load(a.checkpoint, map_location="cpu", weights_only=True)
+    model.load_state_dict({k.removeprefix("module."): v for k, v in ckpt["state_dict"].items()})
+    model.eval()
+    mean, std = mr.ENERGY_MEAN, mr.ENERGY_STD
+    rows = []
+    for atoms in ase.io.read(a.structures, ":"):
+        batch = mr.to_batch(atoms)
+        if a.float64:
+            batch.pos, batch.cell = batch.pos.double(), batch.cell.double()
+        calls = []
+        for _ in range(a.calls):
+            with torch.no_grad():
+                res = model(batch)
+            calls.append({
+                "energy": float(res["energy"].detach().reshape(-1)[0]) * std + mean,
+                "forces": (res["forces"].detach().double() * std).tolist(),
+            })  # fmt: skip
+        rows.append(calls)
+    Path(a.out).write_text(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
