@@ -26,7 +26,15 @@ _DEFAULTS: dict[str, Any] = dict(
     distance_function="gaussian", basis_width_scalar=1.0, distance_resolution=0.02,
     direct_forces=True, regress_forces=True,
 )  # fmt: skip
-_REQUIRED = {"use_grid": True, "num_bands": 1, "distance_function": "gaussian"}
+# direct_forces=False: the reference's gradient forces differ from -dE/dr of the same energy
+# (measured; energies agree to 1e-10 eV), so such files are refused rather than mis-imported
+_REQUIRED = {
+    "use_grid": True,
+    "num_bands": 1,
+    "distance_function": "gaussian",
+    "direct_forces": True,
+    "regress_forces": True,
+}
 _NEAR_NEIGHBORS = 12  # the reference's near/far split when num_resolutions == 2 (App. B.1)
 
 _RENAMES = [
@@ -105,7 +113,7 @@ def config_from_fairchem(ckpt: dict[str, Any]) -> SCNConfig:
         energy_mean=mean,
         energy_std=std,
         force_std=fstd,
-        forces="direct" if attrs["direct_forces"] else "conservative",
+        forces="direct",
     )
 
 

@@ -39,6 +39,25 @@ def _graph_in_float32() -> None:
     base.radius_graph_pbc = wrapped
 
 
+def _write_variant(mr, name: str, attributes: dict, path: Path):
+    """Build ``name`` with changed attributes and random weights; save it like the harness."""
+    kind, attrs, _ = mr.build(name)
+    attrs = {**attrs, **attributes}
+    mr.CONFIGS["variant"] = (kind, attrs)
+    _, _, model = mr.build("variant")
+    with torch.no_grad():
+        for prm in model.parameters():
+            prm.add_(0.02 * torch.randn_like(prm))
+            prm.copy_(prm.float())  # weights the float32 checkpoint holds exactly
+    config = {"model": {"name": kind, **attrs}, "trainer": "ocp"}
+    config["dataset"] = {"normalize_labels": True, "target_mean": mr.ENERGY_MEAN,
+                         "target_std": mr.ENERGY_STD, "grad_target_mean": 0.0,
+                         "grad_target_std": mr.ENERGY_STD}  # fmt: skip
+    state = {"module." + k: v.float() for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, "config": config}, path)
+    return model
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--harness", required=True, help="the fairchem_reference directory")
@@ -49,6 +68,12 @@ def main() -> None:
     p.add_argument("--calls", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--float64", action="store_true", help="run the reference in float64")
+    p.add_argument(
+        "--attributes",
+        default=None,
+        help="JSON model attributes that replace the named model's; then a random-weight "
+        "checkpoint is written to --checkpoint (as the harness does) instead of read",
+    )
     a = p.parse_args()
     sys.path.insert(0, a.harness)
     import make_reference as mr  # the harness's builder: same classes, same attributes
@@ -60,9 +85,13 @@ def main() -> None:
     if a.float64:  # this process only: the reference builds constants in the default dtype
         torch.set_default_dtype(torch.float64)
     torch.set_num_threads(1)
-    _, _, model = mr.build(a.model)
-    ckpt = torch.load(a.checkpoint, map_location="cpu", weights_only=True)
-    model.load_state_dict({k.removeprefix("module."): v for k, v in ckpt["state_dict"].items()})
+    if a.attributes is None:
+        _, _, model = mr.build(a.model)
+        ckpt = torch.load(a.checkpoint, map_location="cpu", weights_only=True)
+        state = {k.removeprefix("module."): v for k, v in ckpt["state_dict"].items()}
+        model.load_state_dict(state)
+    else:
+        model = _write_variant(mr, a.model, json.loads(a.attributes), Path(a.checkpoint))
     model.eval()
     mean, std = mr.ENERGY_MEAN, mr.ENERGY_STD
     rows = []

@@ -75,8 +75,9 @@ class GridConv(nn.Module):
 
 
 class InteractionBlock(nn.Module):
-    """Messages (one message network per neighbour resolution), summed at each target,
-    then :class:`GridConv`.
+    """One layer: messages summed at each target, then :class:`GridConv`.
+
+    One message network per neighbour resolution (near / far).
 
     Shapes: ``[N, (L+1)^2, C] -> [N, (L+1)^2, C]`` (the update; the caller adds it).
     """
