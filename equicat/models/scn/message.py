@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -37,6 +38,11 @@ class EdgeEmbedding(nn.Module):
 
 def roll_matrices(lmax: int, num_taps: int) -> Tensor:
     """``[T, n, n]`` float64 Wigner-D of rolls by ``phi_t = 2 pi t / T`` about the edge axis y."""
+    return _roll_matrices(lmax, num_taps).clone()
+
+
+@lru_cache(maxsize=16)
+def _roll_matrices(lmax: int, num_taps: int) -> Tensor:
     phi = torch.arange(num_taps, dtype=torch.float64) * (2 * math.pi / num_taps)
     c, s, o, i = phi.cos(), phi.sin(), torch.zeros_like(phi), torch.ones_like(phi)
     rot = torch.stack((c, o, s, o, i, o, -s, o, c), dim=-1).view(-1, 3, 3)  # R_y(phi)
