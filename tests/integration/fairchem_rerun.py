@@ -58,6 +58,21 @@ def _write_variant(mr, name: str, attributes: dict, path: Path):
     return model
 
 
+def _frames(model, inputs) -> dict:
+    """Edges and the rotation R (edge to +y) of every edge frame of the last call.
+
+    Black-box: the first layer's inputs give the edges; the Wigner matrices the model holds
+    after the call give R, as their degree-1 block (in the (x, y, z) harmonic basis the
+    degree-1 block of D(R) is R itself). With several taps, tap 0 (no extra roll) is taken.
+    """
+    _, _, dist, edge_index = inputs[:4]
+    wigner = model.sphharm_list[0].wigner  # [E * taps, K, (L+1)^2], edge-major
+    taps = wigner.shape[0] // edge_index.shape[1]
+    rot = wigner[::taps, 1:4, 1:4]  # rows (1,-1), (1,0), (1,1) lead the reduced rows
+    return {"edge_index": edge_index.clone(), "distance": dist.detach().double().clone(),
+            "rotation": rot.detach().double().clone()}  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--harness", required=True, help="the fairchem_reference directory")
@@ -68,6 +83,11 @@ def main() -> None:
     p.add_argument("--calls", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--float64", action="store_true", help="run the reference in float64")
+    p.add_argument(
+        "--dump-frames",
+        default=None,
+        help="torch.save, per structure, the edges and edge-frame rotations of the last call",
+    )
     p.add_argument(
         "--attributes",
         default=None,
@@ -85,16 +105,20 @@ def main() -> None:
     if a.float64:  # this process only: the reference builds constants in the default dtype
         torch.set_default_dtype(torch.float64)
     torch.set_num_threads(1)
-    if a.attributes is None:
-        _, _, model = mr.build(a.model)
+    if a.attributes is None:  # the checkpoint's own attributes, as the harness wrote them
         ckpt = torch.load(a.checkpoint, map_location="cpu", weights_only=True)
+        attrs = dict(ckpt["config"]["model"])
+        mr.CONFIGS["checkpoint"] = (attrs.pop("name"), attrs)
+        _, _, model = mr.build("checkpoint")
         state = {k.removeprefix("module."): v for k, v in ckpt["state_dict"].items()}
         model.load_state_dict(state)
     else:
         model = _write_variant(mr, a.model, json.loads(a.attributes), Path(a.checkpoint))
     model.eval()
     mean, std = mr.ENERGY_MEAN, mr.ENERGY_STD
-    rows = []
+    seen: dict = {}
+    model.edge_blocks[0].register_forward_hook(lambda mod, inp, out: seen.update(inputs=inp))
+    rows, frames = [], []
     for atoms in ase.io.read(a.structures, ":"):
         batch = mr.to_batch(atoms)
         if a.float64:
@@ -108,7 +132,11 @@ def main() -> None:
                 "forces": (res["forces"].detach().double() * std).tolist(),
             })  # fmt: skip
         rows.append(calls)
+        if a.dump_frames:
+            frames.append(_frames(model, seen["inputs"]))
     Path(a.out).write_text(json.dumps(rows))
+    if a.dump_frames:
+        torch.save(frames, a.dump_frames)
 
 
 if __name__ == "__main__":

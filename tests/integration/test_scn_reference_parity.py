@@ -23,8 +23,11 @@ import subprocess
 import ase.io
 import numpy as np
 import pytest
+import torch
 
 from equicat.calculators import EquiCatCalculator, Predictor
+from equicat.checkpoints import load
+from equicat.data import AtomicGraph
 
 from .reference import HARNESS, available, compare, parity_structures, run_reference, ties_at_cut
 
@@ -103,6 +106,48 @@ def test_parity_scn_variants(reference_ok, tmp_path, label) -> None:
     out.mkdir()
     ase.io.write(out / "in.extxyz", frames)
     _check_float64(out, frames, label)
+
+
+def _match_edges(graph, frames) -> torch.Tensor:
+    """For each of our edges, the reference's edge with the same atoms and direction."""
+    vec = graph.edge_vectors()
+    unit = vec / vec.norm(dim=1, keepdim=True)
+    ref_dir = frames["rotation"][:, 1, :]  # R^T y: the reference's unit edge vector
+    by_pair: dict[tuple[int, int], list[int]] = {}
+    for i, pair in enumerate(zip(*frames["edge_index"].tolist(), strict=True)):
+        by_pair.setdefault(pair, []).append(i)
+    idx = []
+    for e, pair in enumerate(zip(*graph.edge_index.tolist(), strict=True)):
+        dist, i = min((float((unit[e] - ref_dir[i]).norm()), i) for i in by_pair[pair])
+        assert dist < 1e-5, f"edge {pair} has no counterpart in the reference ({dist:.1e})"
+        idx.append(i)
+    return torch.tensor(idx)
+
+
+def test_parity_one_tap_with_the_reference_frames(reference_ok, tmp_path) -> None:
+    """m in [-1, 1] with 1 tap depends on the random roll of each edge frame, so the reference
+    differs from call to call; given the frames of one reference call (read from it), equicat
+    reproduces that call."""
+    frames = parity_structures()
+    out = tmp_path / "tap1"
+    out.mkdir()
+    ase.io.write(out / "in.extxyz", frames)
+    rerun(out, "--attributes", json.dumps({"num_taps": 1}), calls=1)  # writes the checkpoint
+    rows = rerun(out, "--dump-frames", str(out / "frames.pt"), calls=1)  # one call + its frames
+    ref_frames = torch.load(out / "frames.pt", weights_only=True)
+    model = load(out / "checkpoint.pt").build().double()
+    print("\n1-tap, reference frames injected: natoms  |dE|/eV  |dF|/|F|")
+    for atoms, calls, fr in zip(frames, rows, ref_frames, strict=True):
+        graph = AtomicGraph.from_atoms(atoms, model.cutoff, model.max_neighbors,
+                                       dtype=torch.float64)  # fmt: skip
+        wigner = model.wigner.of_rotations(fr["rotation"][_match_edges(graph, fr)])
+        model.wigner.forward = lambda vec, w=wigner: w  # this call's frames
+        pred = model(graph)
+        f_ref = np.array(calls[0]["forces"])
+        de = abs(float(pred["energy"].detach()[0]) - calls[0]["energy"])
+        df = np.linalg.norm(pred["forces"].detach().numpy() - f_ref) / np.linalg.norm(f_ref)
+        print(f"  {len(atoms):6d}  {de:.2e}  {df:.2e}")
+        assert de < 1e-4 and df < 1e-4, (len(atoms), de, df)
 
 
 def test_calculator_loads_scn_checkpoint(reference_ok, tmp_path) -> None:
