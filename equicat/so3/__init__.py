@@ -1,6 +1,7 @@
 """SO(3) toolkit: harmonics, Wigner-D and edge frames, layouts, SO(2) layers, grids, norms."""
 
 from equicat.so3.activations import GridMLP, SeparableS2Activation, SmoothLeakyReLU
+from equicat.so3.fibonacci import fibonacci_points
 from equicat.so3.grid import SphereGrid, quadrature_weights
 from equicat.so3.harmonics import num_coefficients, spherical_harmonics
 from equicat.so3.layout import CoefficientLayout, truncation_factor
@@ -25,6 +26,7 @@ __all__ = [
     "SphereGrid",
     "WignerD",
     "edge_frames",
+    "fibonacci_points",
     "num_coefficients",
     "quadrature_weights",
     "rotate_points",
