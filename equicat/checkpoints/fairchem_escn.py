@@ -18,7 +18,7 @@ from torch import Tensor
 from equicat.checkpoints.fairchem import FairchemImportError, _model_attributes, _normalizers
 from equicat.models.escn import EscnConfig
 
-__all__ = ["is_escn", "escn_from_fairchem"]
+__all__ = ["is_escn_checkpoint", "escn_from_fairchem"]
 
 # (pattern, replacement) on the reference's parameter names, first match wins
 _RENAMES = [
@@ -45,7 +45,7 @@ _IGNORED = re.compile(r"(distance_expansion\.offset|SO3_grid|mapping)")
 _FROZEN = re.compile(r"(sphere_points|sphharm_weights)")
 
 
-def is_escn(ckpt: dict[str, Any]) -> bool:
+def is_escn_checkpoint(ckpt: dict[str, Any]) -> bool:
     """Whether a fairchem-1.x checkpoint dict holds an eSCN model."""
     try:
         name, _ = _model_attributes(ckpt["config"])

@@ -21,7 +21,8 @@ import torch
 from torch import Tensor, nn
 
 from equicat.checkpoints.fairchem import equiformer_v2_from_fairchem, is_fairchem_checkpoint
-from equicat.checkpoints.fairchem_escn import escn_from_fairchem, is_escn
+from equicat.checkpoints.fairchem_escn import escn_from_fairchem, is_escn_checkpoint
+from equicat.checkpoints.fairchem_scn import is_scn_checkpoint, scn_from_fairchem
 from equicat.checkpoints.registry import SHIPPED, resolve
 from equicat.models import build_from_config, model_name
 
@@ -214,18 +215,23 @@ def load(path: str | os.PathLike, use_ema: bool = True) -> Checkpoint:
             state = raw["ema_state_dict"]
         meta = {k: v for k, v in raw.items() if k not in ("state_dict", "ema_state_dict")}
         return Checkpoint(raw["model_name"], dict(raw["model_config"]), state, "equicat", meta)
-    if isinstance(raw, dict) and is_fairchem_checkpoint(raw) and is_escn(raw):
+    if isinstance(raw, dict) and is_fairchem_checkpoint(raw) and is_escn_checkpoint(raw):
         config, state = escn_from_fairchem(raw, use_ema=use_ema)
         meta = {"fairchem_config": raw.get("config")}
         return Checkpoint("escn", config.to_dict(), state, "fairchem", meta)
+    if isinstance(raw, dict) and is_fairchem_checkpoint(raw) and is_scn_checkpoint(raw):
+        config, state = scn_from_fairchem(raw, use_ema=use_ema)
+        return Checkpoint(
+            "scn", config.to_dict(), state, "fairchem", {"fairchem_config": raw.get("config")}
+        )
     if isinstance(raw, dict) and is_fairchem_checkpoint(raw):
         config, state = equiformer_v2_from_fairchem(raw, use_ema=use_ema)
         meta = {"fairchem_config": raw.get("config")}
         return Checkpoint("equiformer_v2", config.to_dict(), state, "fairchem", meta)
     keys = sorted(raw)[:8] if isinstance(raw, dict) else type(raw).__name__
     raise CheckpointError(
-        f"{str(path)!r} is neither an equicat checkpoint nor a fairchem-1.x EquiformerV2 file "
-        f"(found: {keys})"
+        f"{str(path)!r} is neither an equicat checkpoint nor a fairchem-1.x EquiformerV2, eSCN "
+        f"or SCN file (found: {keys})"
     )
 
 

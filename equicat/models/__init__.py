@@ -9,6 +9,7 @@ from torch import nn
 
 from equicat.models.equiformer_v2 import EquiformerV2, EquiformerV2Config
 from equicat.models.escn import Escn, EscnConfig
+from equicat.models.scn import SCN, SCNConfig
 
 __all__ = [
     "MODELS",
@@ -19,12 +20,15 @@ __all__ = [
     "EquiformerV2Config",
     "Escn",
     "EscnConfig",
+    "SCN",
+    "SCNConfig",
 ]
 
-# name -> (model class, config class); later: escn, scn, est, allegro, gcn
+# name -> (model class, config class)
 MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "equiformer_v2": (EquiformerV2, EquiformerV2Config),
     "escn": (Escn, EscnConfig),
+    "scn": (SCN, SCNConfig),
 }
 
 

@@ -1,7 +1,8 @@
 """SO(3) toolkit: harmonics, Wigner-D and edge frames, layouts, SO(2) layers, grids, norms."""
 
 from equicat.so3.activations import GridMLP, SeparableS2Activation, SmoothLeakyReLU
-from equicat.so3.grid import SphereGrid, fibonacci_points, quadrature_weights
+from equicat.so3.fibonacci import fibonacci_points
+from equicat.so3.grid import SphereGrid, quadrature_weights
 from equicat.so3.harmonics import num_coefficients, spherical_harmonics
 from equicat.so3.layout import CoefficientLayout, truncation_factor
 from equicat.so3.linear import SO3Linear

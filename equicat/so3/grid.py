@@ -11,7 +11,7 @@ with ``w_b`` the equiangular quadrature weights exact for polynomials of degree
 When ``mmax < lmax`` both matrices carry an extra factor ``sqrt((2l + 1) / (2 mmax + 1))``
 for ``l > mmax``; this is the convention of the published EquiformerV2 weights.
 
-``normalization="integral"`` (the convention of the published eSCN weights) instead uses the
+``normalization="integral"`` (the convention of the published eSCN and SCN weights) instead uses the
 orthonormal harmonics, ``f(p) = sum_i c_i Y_i(p) / sqrt(4 pi)``, with ``from_grid`` its
 quadrature inverse and no truncation factor. The two conventions differ by a per-degree
 scale, which matters once a non-linearity is applied on the grid.
@@ -30,7 +30,7 @@ from equicat.so3.constants import ConstantCache
 from equicat.so3.harmonics import spherical_harmonics
 from equicat.so3.layout import CoefficientLayout
 
-__all__ = ["SphereGrid", "fibonacci_points", "quadrature_weights"]
+__all__ = ["SphereGrid", "quadrature_weights"]
 
 
 def quadrature_weights(res_beta: int) -> np.ndarray:
@@ -175,17 +175,3 @@ class SphereGrid(nn.Module):
         step = max(1, self._chunk_rows() // max(c, 1))
         parts = [from_grid @ fn(to_grid @ x[i : i + step]) for i in range(0, b, step)]
         return torch.cat(parts) if len(parts) != 1 else parts[0]
-
-
-def fibonacci_points(num: int) -> Tensor:
-    """``num`` nearly evenly spread unit vectors (a Fibonacci lattice), ``[num, 3]`` float64.
-
-    Point ``k`` has polar coordinate ``z_k = 1 - (2k + 1) / num`` and azimuth ``k`` times the
-    golden angle; each point stands for an equal share ``4 pi / num`` of the sphere, so a mean
-    over the points approximates the sphere average.
-    """
-    k = torch.arange(num, dtype=torch.float64)
-    z = 1 - (2 * k + 1) / num
-    rho = torch.sqrt(1 - z * z)
-    phi = k * math.pi * (3.0 - math.sqrt(5.0))
-    return torch.stack((rho * phi.cos(), rho * phi.sin(), z), dim=-1)

@@ -128,7 +128,9 @@ class WignerD(nn.Module):
             block = y[:, l_ * l_ : (l_ + 1) ** 2]  # [K, 2l+1]
             pinvs.append(torch.linalg.pinv(block.T))  # [K, 2l+1]
         # q [3, 3]; points Q p [K, 3]; pinv [K, n], the degree blocks side by side
-        self.const = ConstantCache(q=q, points=points @ q.T, pinv=torch.cat(pinvs, dim=1))
+        self.const = ConstantCache(
+            q=q, points=points @ q.T, raw_points=points, pinv=torch.cat(pinvs, dim=1)
+        )
 
     def extra_repr(self) -> str:
         """What this module maps (shown in ``print(model)``)."""
@@ -139,10 +141,23 @@ class WignerD(nn.Module):
         # R p = R'(Q r) (Q p): Euler frame of the pre-rotated edge, applied to Q p
         frame = edge_frames(vectors @ self.const.get("q", vectors).T)
         rotated = rotate_points(frame, self.const.get("points", vectors))  # [E, K, 3]
-        y_rot = spherical_harmonics(self.lmax, rotated, normalize=False)  # [E, K, n]
-        pinv = self.const.get("pinv", vectors)
+        return self._from_rotated_points(rotated)
+
+    def of_rotations(self, rotations: Tensor) -> Tensor:
+        """Wigner-D matrices ``[B, n, n]`` of rotation matrices ``[B, 3, 3]``.
+
+        ``D(R)`` satisfies ``Y(R p) = D(R) Y(p)``: ``D(R) @ x`` rotates the function with
+        coefficients ``x`` by ``R``.
+        """
+        points = self.const.get("raw_points", rotations)  # [K, 3]
+        return self._from_rotated_points(points @ rotations.transpose(1, 2))  # [B, K, 3]
+
+    def _from_rotated_points(self, rotated: Tensor) -> Tensor:
+        """``[B, n, n]`` from the sample points rotated by each rotation, ``[B, K, 3]``."""
+        y_rot = spherical_harmonics(self.lmax, rotated, normalize=False)  # [B, K, n]
+        pinv = self.const.get("pinv", rotated)
         n = num_coefficients(self.lmax)
-        out = vectors.new_zeros(vectors.shape[0], n, n)
+        out = rotated.new_zeros(rotated.shape[0], n, n)
         for l_ in range(self.lmax + 1):
             s = slice(l_ * l_, (l_ + 1) ** 2)
             # D_l = Y_l(RP)^T @ pinv(Y_l(P)^T): [E, 2l+1, K] @ [K, 2l+1]
