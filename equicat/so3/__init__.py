@@ -3,6 +3,7 @@
 from equicat.so3.activations import GridMLP, SeparableS2Activation, SmoothLeakyReLU
 from equicat.so3.grid import SphereGrid, quadrature_weights
 from equicat.so3.harmonics import num_coefficients, spherical_harmonics
+from equicat.so3.harmonics_direct import DirectHarmonics, direct_spherical_harmonics
 from equicat.so3.layout import CoefficientLayout, truncation_factor
 from equicat.so3.linear import SO3Linear
 from equicat.so3.norms import SeparableLayerNorm
@@ -13,6 +14,7 @@ from equicat.so3.wigner import WignerD, edge_frames, rotate_points
 __all__ = [
     "BesselBasis",
     "CoefficientLayout",
+    "DirectHarmonics",
     "GaussianBasis",
     "GridMLP",
     "PolynomialEnvelope",
@@ -24,6 +26,7 @@ __all__ = [
     "SmoothLeakyReLU",
     "SphereGrid",
     "WignerD",
+    "direct_spherical_harmonics",
     "edge_frames",
     "num_coefficients",
     "quadrature_weights",
