@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import nn
 
+from equicat.models.allegro import Allegro, AllegroConfig
 from equicat.models.equiformer_v2 import EquiformerV2, EquiformerV2Config
 
 __all__ = [
@@ -16,11 +17,14 @@ __all__ = [
     "model_name",
     "EquiformerV2",
     "EquiformerV2Config",
+    "Allegro",
+    "AllegroConfig",
 ]
 
 # name -> (model class, config class); later: escn, scn, est, allegro, gcn
 MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "equiformer_v2": (EquiformerV2, EquiformerV2Config),
+    "allegro": (Allegro, AllegroConfig),
 }
 
 
