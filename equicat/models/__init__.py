@@ -9,6 +9,7 @@ from torch import nn
 
 from equicat.models.allegro import Allegro, AllegroConfig
 from equicat.models.equiformer_v2 import EquiformerV2, EquiformerV2Config
+from equicat.models.gcn import GCNConfig, LSetGCN
 
 __all__ = [
     "MODELS",
@@ -19,12 +20,15 @@ __all__ = [
     "EquiformerV2Config",
     "Allegro",
     "AllegroConfig",
+    "LSetGCN",
+    "GCNConfig",
 ]
 
 # name -> (model class, config class); later: escn, scn, est, allegro, gcn
 MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "equiformer_v2": (EquiformerV2, EquiformerV2Config),
     "allegro": (Allegro, AllegroConfig),
+    "gcn": (LSetGCN, GCNConfig),
 }
 
 
