@@ -18,6 +18,8 @@ from .physics import (
     finite_difference_stress,
     perturb_parameters,
     predict,
+    random_rotation,
+    symmetry_errors,
 )
 from .structures import PERIODIC, STRUCTURES
 
@@ -111,3 +113,10 @@ def test_config_round_trips_through_plain_data():
     model = build("allegro", **SMALL, element_energies=[0.0, -1.5])
     again = build("allegro", **model.config.to_dict())
     assert again.config == model.config
+
+
+def test_improper_rotations_keep_e_and_turn_f(model):
+    """O(3), not only SO(3): parities are tracked (a parity mislabel gives O(1) errors)."""
+    atoms = STRUCTURES["ethanol"]()
+    errors = symmetry_errors(model, atoms, -random_rotation(2), np.zeros(3))
+    assert max(errors.values()) < E3NN_TOL, errors

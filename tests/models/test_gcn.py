@@ -19,6 +19,7 @@ from .physics import (
     perturb_parameters,
     predict,
     random_rotation,
+    symmetry_errors,
     transform,
 )
 from .structures import PERIODIC, STRUCTURES
@@ -98,3 +99,10 @@ def test_checkpoint_loads_into_the_calculator(tmp_path):
     np.testing.assert_allclose(atoms.get_forces(), want["forces"].numpy(), atol=1e-5)
     again = build("gcn", **model.config.to_dict())
     assert again.config == model.config
+
+
+def test_improper_rotations_keep_e_and_turn_f(model):
+    """O(3), not only SO(3): parities are tracked (a parity mislabel gives O(1) errors)."""
+    atoms = STRUCTURES["ethanol"]()
+    errors = symmetry_errors(model, atoms, -random_rotation(2), np.zeros(3))
+    assert max(errors.values()) < E3NN_TOL, errors
