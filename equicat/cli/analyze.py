@@ -158,7 +158,8 @@ def _plot_stats(stats: dict, path: Path) -> None:
 def _plot_pca(pca: dict, values: np.ndarray, prop: str, path: Path) -> None:
     plt = _pyplot()
     keys = list(pca)
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.4 * len(keys), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.0 * len(keys) + 1.0, 3.2), squeeze=False,
+                             layout="constrained")  # fmt: skip
     for ax, key in zip(axes[0], keys, strict=True):
         xy = np.asarray(pca[key]["projection"])
         points = ax.scatter(xy[:, 0], xy[:, 1], c=values, s=8, cmap="viridis")
@@ -166,7 +167,7 @@ def _plot_pca(pca: dict, values: np.ndarray, prop: str, path: Path) -> None:
         ax.set_title(f"{key} ({100 * r[0]:.0f}% / {100 * r[1]:.0f}%)")
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.colorbar(points, ax=list(axes[0]), label=prop)
+    fig.colorbar(points, ax=list(axes[0]), label=prop, fraction=0.02)
     _save_figure(fig, path)
     plt.close(fig)
 
