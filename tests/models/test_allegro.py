@@ -60,7 +60,9 @@ def test_batched_equals_single(model):
     assert_batch_consistency(model, [STRUCTURES[n]() for n in PERIODIC], stress=True)
 
 
-@pytest.mark.parametrize("name", sorted(STRUCTURES))
+@pytest.mark.parametrize(
+    "name", ["cu_bulk", "ethanol", pytest.param("cu111_co", marks=pytest.mark.slow)]
+)
 def test_forces_are_minus_energy_gradient(model, name):
     assert_conservative_forces(model, STRUCTURES[name]())
 

@@ -56,12 +56,32 @@ def test_permutation_and_batching(model):
     assert_batch_consistency(model, [STRUCTURES[n]() for n in PERIODIC], stress=True)
 
 
-@pytest.mark.parametrize("name", ["ethanol", "cu_bulk"])
-def test_forces_are_minus_energy_gradient(model, name):
-    assert_conservative_forces(model, STRUCTURES[name]())
+_CACHE: dict = {}
 
 
-def test_stress_matches_finite_strain(model):
+def cached_gcn(degrees) -> LSetGCN:
+    if degrees not in _CACHE:
+        _CACHE[degrees] = small_gcn(degrees)
+    return _CACHE[degrees]
+
+
+# finite differences of the large degree set take minutes on a shared CPU: slow-marked
+BIG = (0, 3, 4, 5, 6)
+
+
+@pytest.mark.parametrize(
+    ("degrees", "name"),
+    [((0, 1, 2), "ethanol"), ((0, 1, 2), "cu_bulk"),
+     pytest.param(BIG, "ethanol", marks=pytest.mark.slow),
+     pytest.param(BIG, "cu_bulk", marks=pytest.mark.slow)],
+)  # fmt: skip
+def test_forces_are_minus_energy_gradient(degrees, name):
+    assert_conservative_forces(cached_gcn(degrees), STRUCTURES[name]())
+
+
+@pytest.mark.parametrize("degrees", [(0, 1, 2), pytest.param(BIG, marks=pytest.mark.slow)])
+def test_stress_matches_finite_strain(degrees):
+    model = cached_gcn(degrees)
     atoms = STRUCTURES["cu_bulk"]()
     stress = predict(model, atoms, stress=True)["stress"][0]
     numeric = finite_difference_stress(model, atoms)
