@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from equicat.cli import (
     adsorbml,
     adsorbml_benchmark,
+    analyze,
     datagen,
     evaluate,
     is2rs,
@@ -23,6 +24,7 @@ __all__ = ["main"]
 COMMANDS = {
     "predict": predict, "datagen": datagen, "train": train, "relax": relax, "evaluate": evaluate,
     "md": md, "is2rs": is2rs, "adsorbml": adsorbml, "adsorbml-benchmark": adsorbml_benchmark,
+    "analyze": analyze,
 }  # fmt: skip
 
 

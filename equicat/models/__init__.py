@@ -7,8 +7,10 @@ from typing import Any
 
 from torch import nn
 
+from equicat.models.allegro import Allegro, AllegroConfig
 from equicat.models.equiformer_v2 import EquiformerV2, EquiformerV2Config
 from equicat.models.escn import Escn, EscnConfig
+from equicat.models.gcn import GCNConfig, LSetGCN
 from equicat.models.scn import SCN, SCNConfig
 
 __all__ = [
@@ -22,6 +24,10 @@ __all__ = [
     "EscnConfig",
     "SCN",
     "SCNConfig",
+    "Allegro",
+    "AllegroConfig",
+    "LSetGCN",
+    "GCNConfig",
 ]
 
 # name -> (model class, config class)
@@ -29,6 +35,8 @@ MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "equiformer_v2": (EquiformerV2, EquiformerV2Config),
     "escn": (Escn, EscnConfig),
     "scn": (SCN, SCNConfig),
+    "allegro": (Allegro, AllegroConfig),
+    "gcn": (LSetGCN, GCNConfig),
 }
 
 

@@ -4,6 +4,7 @@ from equicat.so3.activations import GridMLP, SeparableS2Activation, SmoothLeakyR
 from equicat.so3.fibonacci import fibonacci_points
 from equicat.so3.grid import SphereGrid, quadrature_weights
 from equicat.so3.harmonics import num_coefficients, spherical_harmonics
+from equicat.so3.harmonics_direct import DirectHarmonics, direct_spherical_harmonics
 from equicat.so3.layout import CoefficientLayout, truncation_factor
 from equicat.so3.linear import SO3Linear
 from equicat.so3.norms import SeparableLayerNorm
@@ -14,6 +15,7 @@ from equicat.so3.wigner import WignerD, edge_frames, rotate_points
 __all__ = [
     "BesselBasis",
     "CoefficientLayout",
+    "DirectHarmonics",
     "GaussianBasis",
     "GridMLP",
     "PolynomialEnvelope",
@@ -25,6 +27,7 @@ __all__ = [
     "SmoothLeakyReLU",
     "SphereGrid",
     "WignerD",
+    "direct_spherical_harmonics",
     "edge_frames",
     "fibonacci_points",
     "num_coefficients",
