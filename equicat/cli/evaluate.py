@@ -8,8 +8,8 @@ Tasks:
   earliest relaxation frame is relaxed with the model and the model's relaxed energy compared
   with the label of its last relaxation frame (the oracle's relaxed energy). OC-EMT drops
   frames with huge forces, so the earliest kept frame may come a few oracle steps in;
-- ``qm9``: the model's energy against one QM9 target held in each frame's ``info``
-  (needs the QM9 loader, :mod:`equicat.data.qm9`).
+- ``qm9``: the model's energy against one QM9 target held in each frame's ``info`` (the
+  frames :mod:`equicat.data.qm9` loads carry them).
 
 Each data file is one evaluation set; ``OUT/metrics.json`` holds every set's metrics and
 ``OUT/parity_<set>.png`` its parity plot.
@@ -18,7 +18,6 @@ Each data file is one evaluation set; ``OUT/metrics.json`` holds every set's met
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -134,12 +133,6 @@ def _is2re(predictor: Any, frames: list, args: argparse.Namespace) -> tuple[dict
 
 
 def _qm9(predictor: Any, frames: list, args: argparse.Namespace) -> tuple[dict, list]:
-    try:
-        importlib.import_module("equicat.data.qm9")
-    except ImportError:
-        raise ValueError(
-            "the qm9 task needs the QM9 loader (equicat.data.qm9), which this install lacks"
-        ) from None
     from equicat.train.metrics import target_metrics
     from equicat.train.plots import Panel
 

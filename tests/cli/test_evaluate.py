@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -87,17 +86,7 @@ def test_evaluate_refuses_bad_input(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("equicat.data.qm9") is not None, reason="QM9 loader present"
-)
-def test_qm9_task_without_the_loader_says_so(data_file, tmp_path, capsys):
-    args = ["evaluate", "--data", data_file, "--task", "qm9", "--out", str(tmp_path / "o")]
-    assert main(args + ["--device", "cpu"]) == 2
-    assert "equicat.data.qm9" in capsys.readouterr().err
-
-
 def test_qm9_task_scores_the_target(frames, tmp_path):
-    pytest.importorskip("equicat.data.qm9")
     molecules = [f.copy() for f in frames[:3]]
     for i, atoms in enumerate(molecules):
         atoms.info["U0"] = frame_labels(frames[i])[0]
