@@ -64,8 +64,8 @@ def render(atoms: Atoms, path: Path) -> None:
     shown = atoms.repeat((2, 2, 1))
     plot_atoms(shown, axes[0], rotation="-80x")
     plot_atoms(shown, axes[1])
-    axes[0].set_title("side", fontsize=9)
-    axes[1].set_title("top", fontsize=9)
+    axes[0].set_title("side (cell repeated 2x2)", fontsize=9)
+    axes[1].set_title("top (cell repeated 2x2)", fontsize=9)
     for ax in axes:
         ax.set_axis_off()
     _save(fig, path)
