@@ -1,7 +1,9 @@
 """Measured equivariance of each model family, in the format of the SCN paper's Table 4.
 
 For every model family in :data:`equicat.models.MODELS` (EquiformerV2; eSCN when present;
-SCN with ``m = 0``, with ``m in [-1, 1]`` and 1 tap, and with ``m in [-1, 1]`` and 4 taps)
+SCN with ``m = 0``, with ``m in [-1, 1]`` and 1 tap, with ``m in [-1, 1]`` and 4 taps, and the
+paper's "No 1x1 conv" ablation, summed messages in place of the grid aggregation, for
+``m in [-1, 1]`` and for ``m = 0``)
 and for float64 and float32, the mean absolute difference (MAD) between predictions for a
 structure and for a randomly rotated copy:
 
@@ -66,7 +68,11 @@ FAMILIES = (
     Family("SCN m = 0", "scn", dict(SCN_COMMON, mmax=0, num_taps=1)),
     Family("SCN m in [-1, 1]", "scn", dict(SCN_COMMON, mmax=1, num_taps=1)),
     Family("SCN m in [-1, 1], 4-tap", "scn", dict(SCN_COMMON, mmax=1, num_taps=4)),
-)
+    Family("SCN m in [-1, 1], no 1x1 conv", "scn",
+           dict(SCN_COMMON, mmax=1, num_taps=1, aggregation="sum")),
+    Family("SCN m = 0, no 1x1 conv", "scn",
+           dict(SCN_COMMON, mmax=0, num_taps=1, aggregation="sum")),
+)  # fmt: skip
 
 
 def structures(n: int, seed: int) -> list[tuple[Atoms, np.ndarray]]:
@@ -160,16 +166,16 @@ def table(rows: list[dict]) -> str:
                                  ("Force", "force_mad_meV_per_A", "force_mad_pct_of_mean_abs",
                                   "meV/Å")):  # fmt: skip
         lines.append("")
-        lines.append(f"{what:<28} {'float64':>24} {'float32':>24}")
+        lines.append(f"{what:<32} {'float64':>24} {'float32':>24}")
         lines.append(
-            f"{'Model':<28} {'MAD [' + unit + ']':>14} {'%':>9} {'MAD [' + unit + ']':>14} {'%':>9}"
+            f"{'Model':<32} {'MAD [' + unit + ']':>14} {'%':>9} {'MAD [' + unit + ']':>14} {'%':>9}"
         )
         for m in models:
             cells = []
             for dt in ("float64", "float32"):
                 r = by.get((m, dt))
                 cells.append(f"{r[key]:>14.3g} {r[pct]:>8.2g}%" if r else f"{'-':>14} {'-':>9}")
-            lines.append(f"{m:<28} {' '.join(cells)}")
+            lines.append(f"{m:<32} {' '.join(cells)}")
     return "\n".join(lines)
 
 

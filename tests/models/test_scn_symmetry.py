@@ -115,3 +115,36 @@ def test_rotation_pattern_of_the_paper(structure, error_table):
 def test_conservative_forces_are_energy_gradients(variant):
     model = small_scn(variant, forces="conservative")
     assert_conservative_forces(model, STRUCTURES["cu_bulk"](), rtol=1e-7)
+
+
+def test_sum_aggregation_adds_the_summed_messages():
+    """aggregation="sum" (the paper's "No 1x1 conv"): no grid network; a layer's update is
+    the sum of the messages arriving at each atom."""
+    model = small_scn("m1_sum")
+    block = model.blocks[0]
+    assert block.aggregate is None
+    seen: dict[str, torch.Tensor] = {}
+    block.messages[0].register_forward_hook(
+        lambda mod, args, out: seen.update(msg=out, tgt=args[4])
+    )
+    block.register_forward_hook(lambda mod, args, out: seen.update(update=out))
+    predict(model, STRUCTURES["cu111_co"]())
+    summed = torch.zeros_like(seen["update"]).index_add(0, seen["tgt"], seen["msg"])
+    assert seen["update"].abs().max() > 0
+    torch.testing.assert_close(seen["update"], summed, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("structure", ["cu111_co", "ethanol"])
+def test_grid_aggregation_costs_force_equivariance(structure, error_table):
+    """Table 4: the 1x1 convolution on the grid gives greater rotational differences for
+    forces. With m = 0 messages (exactly equivariant) and sum aggregation, only the
+    sphere-sampled output blocks are left to break the symmetry."""
+    atoms, errs = STRUCTURES[structure](), {}
+    for agg in ("grid", "sum"):
+        model, worst = small_scn("m0", aggregation=agg), 0.0
+        for seed in (1, 2, 3):
+            e = symmetry_errors(model, atoms, random_rotation(seed), np.zeros(3))
+            worst = max(worst, e["forces"])
+        errs[agg] = worst
+        error_table.append(f"SCN m0 {agg} aggregation rotation forces", worst, float("nan"))
+    assert errs["grid"] > 3 * errs["sum"], errs

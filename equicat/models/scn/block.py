@@ -75,7 +75,7 @@ class GridConv(nn.Module):
 
 
 class InteractionBlock(nn.Module):
-    """One layer: messages summed at each target, then :class:`GridConv`.
+    """One layer: messages summed at each target, then :class:`GridConv` (or nothing more).
 
     One message network per neighbour resolution (near / far).
 
@@ -95,7 +95,8 @@ class InteractionBlock(nn.Module):
             MessageBlock(lmax, cfg.mmax, cfg.num_taps, c, hidden, cfg.edge_channels)
             for lmax, hidden in resolutions
         )
-        self.aggregate = GridConv(cfg.lmax, c)
+        # "sum" (the paper's "No 1x1 conv"): the update is the summed messages themselves
+        self.aggregate = GridConv(cfg.lmax, c) if cfg.aggregation == "grid" else None
 
     def forward(self, x: Tensor, ctx: EdgeContext) -> Tensor:
         """Layer update (shapes in the class docstring)."""
@@ -111,4 +112,4 @@ class InteractionBlock(nn.Module):
                 msg = block(x, edge[idx], ctx.wigner[idx], ctx.source[idx], tgt)
             # sum of messages at each target: [E, n_r, C] -> [N, n_r, C]
             m[:, : msg.shape[1]] = m[:, : msg.shape[1]].index_add(0, tgt, msg)
-        return self.aggregate(m, x)
+        return m if self.aggregate is None else self.aggregate(m, x)

@@ -47,6 +47,9 @@ class SCNConfig:
         force_std: Scale of the direct-force output, eV/Å.
         forces: ``"direct"`` (the force block, eq. 12) or ``"conservative"`` (-dE/dr and
             stress by strain derivative).
+        aggregation: ``"grid"``: the non-linear aggregation of eq. 10 (a 1x1 CNN on the
+            sphere grid). ``"sum"``: the paper's "No 1x1 conv" ablation (Tables 1 and 4),
+            where a layer adds the summed messages to the embedding unchanged.
     """
 
     num_layers: int = 2
@@ -69,6 +72,7 @@ class SCNConfig:
     energy_std: float = 1.0
     force_std: float = 1.0
     forces: Literal["direct", "conservative"] = "direct"
+    aggregation: Literal["grid", "sum"] = "grid"
 
     def __post_init__(self) -> None:
         if self.mmax not in (0, 1) or self.mmax > self.lmax:
@@ -79,6 +83,8 @@ class SCNConfig:
             )
         if self.forces not in ("direct", "conservative"):
             raise ValueError(f"forces must be 'direct' or 'conservative', got {self.forces!r}")
+        if self.aggregation not in ("grid", "sum"):
+            raise ValueError(f"aggregation must be 'grid' or 'sum', got {self.aggregation!r}")
         if self.cutoff <= 0:
             raise ValueError(f"cutoff must be positive, got {self.cutoff}")
         if self.near_neighbors is not None and self.near_neighbors < 1:
