@@ -28,6 +28,7 @@ def test_every_shipped_checkpoint_has_a_card_and_stays_small():
 
 def test_name_resolves_only_when_no_such_file(tmp_path):
     assert resolve(checkpoints.DEFAULT) == checkpoints.shipped_path()
+    assert resolve("eqv2-s-ocemt") == checkpoints.shipped_path()  # the name, an alias
     assert resolve(tmp_path / "x.pt") == tmp_path / "x.pt"
 
 
