@@ -19,7 +19,7 @@ if [[ "${1:-}" == "--smoke" ]]; then
     EXTRA=(--max-steps 80 --log-every 10)
 fi
 
-equicat datagen oc-emt --out "$DATA" --systems 80 --seed 0
+equicat datagen oc-emt --out "$DATA" --systems 80 --seed 0 --placement simple
 python scripts/time_train_step.py scripts/oc_emt_default.yaml --steps 4
 equicat train scripts/oc_emt_default.yaml --out "$OUT" "${EXTRA[@]}"
 echo "checkpoint: $OUT/best.pt (log: $OUT/log.csv)"

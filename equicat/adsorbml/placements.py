@@ -17,8 +17,9 @@ Everything is drawn from ``numpy.random.default_rng(seed)``: same inputs, same p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -30,6 +31,7 @@ __all__ = [
     "AdsorbateSpec",
     "PlacementConfig",
     "adsorbate_by_name",
+    "datagen_placer",
     "place",
     "placements",
     "random_rotation",
@@ -220,6 +222,41 @@ def placements(
         _label(atoms, len(out), "random", "random", point, adsorbate.name)
         out.append(atoms)
     return out
+
+
+def datagen_placer(
+    random_share: float = 0.5, tilt_deg: float = 15.0, gap: float = 0.1
+) -> Callable[[Atoms, Any, np.random.Generator], Atoms]:
+    """One AdsorbML placement per data-set system, for ``equicat.data.oc_emt``'s ``placer``.
+
+    The returned function takes a slab, an OC-EMT adsorbate (``equicat.data.oc_emt.Adsorbate``)
+    and the system's generator; with probability ``random_share`` it places the adsorbate at a
+    random surface point in a random orientation, else on a random one of the
+    symmetry-distinct heuristic sites in the heuristic orientation (the two kinds of
+    :func:`placements`). ``info["site"]`` names the site kind (``"random"`` for random ones).
+    """
+    if not 0.0 <= random_share <= 1.0:
+        raise ValueError(f"random_share must be in [0, 1], got {random_share}")
+
+    def placer(slab: Atoms, adsorbate: Any, rng: np.random.Generator) -> Atoms:
+        spec = AdsorbateSpec(
+            adsorbate.name,
+            Atoms(adsorbate.symbols, positions=np.asarray(adsorbate.positions, dtype=float)),
+            tuple(adsorbate.binding_indices),
+        )
+        if rng.random() < random_share:
+            point = surface_mesh(slab).sample(rng)
+            atoms = place(slab, spec, point, random_rotation(rng), rng, gap=gap)
+            atoms.info["site"] = "random"
+        else:
+            sites = find_sites(slab)
+            site = sites[rng.integers(len(sites))]
+            atoms = place(slab, spec, np.asarray(site.position), None, rng,
+                          tilt_deg=tilt_deg, gap=gap)  # fmt: skip
+            atoms.info["site"] = site.kind
+        return atoms
+
+    return placer
 
 
 def _label(atoms: Atoms, k: int, kind: str, site_kind: str, site: Sequence, name: str) -> None:

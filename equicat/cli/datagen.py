@@ -7,8 +7,6 @@ import json
 
 __all__ = ["add_parser", "run"]
 
-ORACLES = ("emt",)
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the sub-command and its generators."""
@@ -30,7 +28,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--out", required=True, help="output directory")
     g.add_argument("--systems", type=int, required=True, help="number of slab+adsorbate systems")
     g.add_argument("--seed", type=int, default=0, help="data-set seed")
-    g.add_argument("--oracle", default="emt", choices=ORACLES, help="reference calculator")
+    g.add_argument(
+        "--oracle", default="emt",
+        help="reference calculator: 'emt', an ASE calculator name (vasp, espresso, gpaw, ...) "
+        "or 'module:callable' returning an ASE calculator (default: emt)",
+    )  # fmt: skip
+    g.add_argument(
+        "--placement", choices=("adsorbml", "simple"), default="adsorbml",
+        help="adsorbate placement: the AdsorbML code (heuristic or random site, covalent-radius "
+        "height; default) or the simple rule of the first OC-EMT sets (binding atom 1.8-2.2 Å "
+        "over a high-symmetry site)",
+    )  # fmt: skip
+    g.add_argument(
+        "--alloys", type=float, default=0.0, metavar="FRACTION",
+        help="share of systems on random binary-alloy slabs (0)",
+    )  # fmt: skip
     g.add_argument("--relax-steps", type=int, default=60, help="BFGS step limit per system")
     g.add_argument("--keep-every", type=int, default=4, help="keep every k-th relaxation frame")
     g.add_argument("--rattle-frames", type=int, default=3, help="rattled frames per system")
@@ -54,9 +66,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _oracle(name: str):
-    if name == "emt":
+    if name.lower() == "emt":
         return None  # a fresh EMT per system
-    raise ValueError(f"unknown oracle {name!r}; choose from {', '.join(ORACLES)}")
+    from equicat.adsorbml.oracle import resolve_oracle
+
+    return resolve_oracle(name)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,13 +81,18 @@ def run(args: argparse.Namespace) -> int:
     recipe = Recipe(
         relax_steps=args.relax_steps, keep_every=args.keep_every,
         rattle_frames=args.rattle_frames, rattle_std=args.rattle_std, fmax=args.fmax,
-        max_force=args.max_force if args.max_force > 0 else None,
+        max_force=args.max_force if args.max_force > 0 else None, alloy_fraction=args.alloys,
     )  # fmt: skip
+    placer = None
+    if args.placement == "adsorbml":
+        from equicat.adsorbml.placements import datagen_placer
+
+        placer = datagen_placer()
     paths = write_dataset(
         args.out, args.systems, args.seed, _oracle(args.oracle), recipe,
         val_fraction=args.val_fraction, chunk_size=args.chunk_size,
         holdout=choose_holdout(args.seed, args.ood_adsorbates, args.ood_catalysts),
-        progress=not args.no_progress,
+        progress=not args.no_progress, placer=placer, placement=args.placement,
     )  # fmt: skip
     for name, path in paths.items():
         print(f"{name}: {path}")

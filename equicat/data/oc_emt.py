@@ -1,7 +1,8 @@
 """OC-EMT: the OC20 S2EF generation recipe with a reference calculator in place of VASP.
 
-Each system is a metal fcc(111) or fcc(100) slab with one OC20 adsorbate placed over a surface
-site, relaxed by BFGS with the oracle (ASE's EMT by default). Every ``keep_every``-th frame of
+Each system is a metal fcc(111) or fcc(100) slab (optionally a random binary alloy of two EMT
+metals, :attr:`Recipe.alloy_fraction`) with one OC20 adsorbate placed over a surface site,
+relaxed by BFGS with the oracle (ASE's EMT by default). Every ``keep_every``-th frame of
 the relaxation, the relaxed frame and a few rattled copies of it are labelled with the oracle's
 energy (eV) and forces (eV/Å, on every atom including fixed ones) and kept; this is the
 structure-to-energy-and-forces (S2EF) data OC20 trains on.
@@ -12,14 +13,20 @@ system does not depend on how many others are generated or in which chunk it lan
 Labels are stored the way ASE's extxyz reader returns them: a ``SinglePointCalculator``
 holding ``energy`` and ``forces``. ``info`` holds ``system_id`` (int), ``frame_kind``
 (``"relax"`` or ``"rattle"``), ``frame_index``, ``metal``, ``facet`` (``"fcc111"`` or
-``"fcc100"``), ``adsorbate``, ``site``.
+``"fcc100"``), ``adsorbate``, ``site``, and on alloy systems ``alloy`` (the second metal) and
+``alloy_fraction`` (its share of the slab atoms).
+
+The adsorbate is placed by a simple rule (:func:`place_adsorbate`: binding atoms a set height
+over a high-symmetry site) or, when a ``placer`` is passed, by that function; ``equicat
+datagen oc-emt --placement adsorbml`` passes the AdsorbML placement code (heuristic and random
+sites, covalent-radius heights), which lives above this layer and so is injected, not imported.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -39,6 +46,7 @@ __all__ = [
     "METALS",
     "Adsorbate",
     "Recipe",
+    "Placer",
     "load_adsorbates",
     "build_slab",
     "place_adsorbate",
@@ -57,6 +65,7 @@ METALS = ("Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au")
 SITES = {"111": ("ontop", "bridge", "fcc", "hcp"), "100": ("ontop", "bridge", "hollow")}
 VACUUM = 8.0  # Å, below the slab and above the adsorbate's top atom
 MIN_CLEARANCE = 1.0  # Å, adsorbate atoms are lifted until this far from every slab atom
+ALLOY_SHARES = (0.25, 0.5)  # share of slab atoms that are the second metal of an alloy
 
 
 @dataclass(frozen=True)
@@ -93,24 +102,28 @@ def load_adsorbates(elements: frozenset[str] = EMT_ELEMENTS) -> list[Adsorbate]:
     return out
 
 
-def build_slab(metal: str, facet: str, size: int, layers: int) -> Atoms:
+def build_slab(
+    metal: str, facet: str, size: int, layers: int, lattice_constant: float | None = None
+) -> Atoms:
     """An fcc slab with OC20 tags and its lower layers fixed.
 
     Tags: 1 on the top layer (the surface), 0 below it. The top two layers relax; the
     ``layers - 2`` bottom layers are held by ``FixAtoms``.
 
     Args:
-        metal: Element symbol (ASE's reference fcc lattice constant is used).
+        metal: Element symbol.
         facet: ``"111"`` or ``"100"``.
         size: Surface repeats along both in-plane vectors.
         layers: Number of atomic layers.
+        lattice_constant: Cubic fcc lattice constant, Å (default: ASE's reference value for
+            ``metal``).
     """
     builders = {"111": fcc111, "100": fcc100}
     if facet not in builders:
         raise ValueError(f"facet must be '111' or '100', got {facet!r}")
     if layers < 2:
         raise ValueError(f"a slab needs at least 2 layers, got {layers}")
-    slab = builders[facet](metal, (size, size, layers), vacuum=VACUUM)
+    slab = builders[facet](metal, (size, size, layers), a=lattice_constant, vacuum=VACUUM)
     layer = slab.get_tags()  # ase.build: 1 = top layer, counting down
     slab.set_tags(np.where(layer == 1, 1, 0))
     slab.set_constraint(FixAtoms(indices=np.flatnonzero(layer > 2)))
@@ -177,20 +190,56 @@ def _cross_distances(atoms: Atoms, n_slab: int) -> np.ndarray:
     return d
 
 
-def sample_system(index: int, seed: int, adsorbates: Sequence[Adsorbate]) -> Atoms:
+# places an adsorbate on a slab: (slab, adsorbate, rng) -> slab + adsorbate (tags 2), with
+# info["site"] naming the site kind
+Placer = Callable[[Atoms, Adsorbate, np.random.Generator], Atoms]
+
+
+def sample_system(
+    index: int,
+    seed: int,
+    adsorbates: Sequence[Adsorbate],
+    *,
+    alloy_fraction: float = 0.0,
+    placer: Placer | None = None,
+) -> Atoms:
     """The unrelaxed structure of system ``index``, drawn from ``default_rng([seed, index])``.
 
     Metal uniform over :data:`METALS`; facet (111) or (100); 2x2 or 3x3 surface (3x3 for
     adsorbates of more than three atoms, so they do not touch their periodic images); 3 or 4
     layers; adsorbate uniform over ``adsorbates``; site uniform over the facet's high-symmetry
     sites; binding height uniform in [1.8, 2.2] Å. ``info`` records the choices.
+
+    With probability ``alloy_fraction`` (drawn from a separate stream, so the other systems
+    are the same whatever the fraction) the slab is a random binary alloy: a second metal
+    uniform over the other :data:`METALS` takes a share (from :data:`ALLOY_SHARES`) of the
+    slab sites, chosen at random, and the lattice constant is the share-weighted mean of the
+    two metals' (Vegard's law). ``info["metal"]`` stays the host metal, so the OOD splits
+    count an alloy as its host's catalyst.
+
+    Args:
+        index: System number.
+        seed: Data-set seed.
+        adsorbates: Pool to draw from.
+        alloy_fraction: Probability that the slab is a binary alloy, in [0, 1].
+        placer: Places the adsorbate instead of :func:`place_adsorbate` (it gets a generator
+            seeded for this system).
     """
     rng = _system_rng(seed, index)
     metal, facet, size, layers, adsorbate = _draw_choices(rng, adsorbates)
     site = SITES[facet][rng.integers(len(SITES[facet]))]
     size = 3 if len(adsorbate.symbols) > 3 else size
-    slab = build_slab(metal, facet, size, layers)
-    atoms = place_adsorbate(slab, adsorbate, site, rng, height=rng.uniform(1.8, 2.2))
+    alloy = _draw_alloy(seed, index, metal, alloy_fraction)
+    if alloy is None:
+        slab = build_slab(metal, facet, size, layers)
+    else:
+        slab = _alloy_slab(metal, *alloy, facet, size, layers, _system_rng(seed, index, 3))
+    if placer is None:
+        atoms = place_adsorbate(slab, adsorbate, site, rng, height=rng.uniform(1.8, 2.2))
+    else:
+        atoms = placer(slab, adsorbate, _system_rng(seed, index, 4))
+        site = str(atoms.info.get("site", "random"))
+        atoms.info = {}
     atoms.info.update(
         system_id=int(index),
         metal=metal,
@@ -198,7 +247,43 @@ def sample_system(index: int, seed: int, adsorbates: Sequence[Adsorbate]) -> Ato
         adsorbate=adsorbate.name,
         site=site,
     )
+    if alloy is not None:
+        atoms.info.update(alloy=alloy[0], alloy_fraction=float(alloy[1]))
     return atoms
+
+
+def _draw_alloy(
+    seed: int, index: int, host: str, alloy_fraction: float
+) -> tuple[str, float] | None:
+    """``(second metal, its share)`` when system ``index`` is an alloy, else ``None``."""
+    if alloy_fraction <= 0.0:
+        return None
+    rng = _system_rng(seed, index, 2)
+    if rng.random() >= alloy_fraction:
+        return None
+    others = [m for m in METALS if m != host]
+    return others[rng.integers(len(others))], float(ALLOY_SHARES[rng.integers(len(ALLOY_SHARES))])
+
+
+def _alloy_slab(
+    host: str,
+    guest: str,
+    share: float,
+    facet: str,
+    size: int,
+    layers: int,
+    rng: np.random.Generator,
+) -> Atoms:
+    """A host slab at the Vegard lattice constant with ``share`` of its sites given to guest."""
+    from ase.data import atomic_numbers, reference_states
+
+    a = [reference_states[atomic_numbers[m]]["a"] for m in (host, guest)]
+    slab = build_slab(host, facet, size, layers, (1.0 - share) * a[0] + share * a[1])
+    symbols = slab.get_chemical_symbols()
+    for i in rng.choice(len(slab), max(1, round(share * len(slab))), replace=False):
+        symbols[int(i)] = guest
+    slab.set_chemical_symbols(symbols)
+    return slab
 
 
 def _draw_choices(
@@ -258,6 +343,8 @@ class Recipe:
         max_force: Drop frames whose largest force exceeds this, eV/Å (``None`` keeps all).
             EMT puts forces of up to ~250 eV/Å on OC20's gas-phase adsorbate geometries in
             the first relaxation frames; such frames would set the loss scale.
+        alloy_fraction: Share of systems whose slab is a random binary alloy (see
+            :func:`sample_system`); 0 makes only unary slabs, as OC-EMT always did.
     """
 
     relax_steps: int = 60
@@ -266,10 +353,13 @@ class Recipe:
     rattle_std: float = 0.05
     fmax: float = 0.05
     max_force: float | None = 10.0
+    alloy_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if self.keep_every < 1 or self.relax_steps < 0 or self.rattle_frames < 0:
             raise ValueError("need keep_every >= 1, relax_steps >= 0 and rattle_frames >= 0")
+        if not 0.0 <= self.alloy_fraction <= 1.0:
+            raise ValueError(f"alloy_fraction must be in [0, 1], got {self.alloy_fraction}")
 
 
 def generate_system(
@@ -278,6 +368,7 @@ def generate_system(
     oracle: Calculator | None = None,
     recipe: Recipe = Recipe(),
     adsorbates: Sequence[Adsorbate] | None = None,
+    placer: Placer | None = None,
 ) -> list[Atoms]:
     """Labelled S2EF frames of system ``index``: a relaxation trajectory plus rattled copies.
 
@@ -285,14 +376,18 @@ def generate_system(
         index: System number (its ``system_id``).
         seed: Data-set seed.
         oracle: ASE calculator giving the labels (default: a fresh ``EMT()``).
-        recipe: Relaxation, frame selection and rattling.
+        recipe: Relaxation, frame selection, rattling and the share of alloy slabs.
         adsorbates: Pool to draw from (default: :func:`load_adsorbates`).
+        placer: Adsorbate placement (default: :func:`place_adsorbate`).
     """
     if oracle is None:
         from ase.calculators.emt import EMT
 
         oracle = EMT()
-    atoms = sample_system(index, seed, adsorbates or load_adsorbates())
+    atoms = sample_system(
+        index, seed, adsorbates or load_adsorbates(),
+        alloy_fraction=recipe.alloy_fraction, placer=placer,
+    )  # fmt: skip
     _check_elements(atoms, oracle)
     atoms.calc = oracle
     frames: list[Atoms] = []
@@ -369,6 +464,9 @@ def generate(
 
 
 MANIFEST_VERSION = 1
+# generation settings written to the manifest only when not at their default, so that data
+# sets made before they existed keep resuming
+_OPTIONAL_PARAMS = ("alloy_fraction", "placement")
 
 
 def write_dataset(
@@ -382,6 +480,8 @@ def write_dataset(
     holdout: Holdout | None = None,
     chunk_size: int = 8,
     progress: bool = True,
+    placer: Placer | None = None,
+    placement: str = "simple",
 ) -> dict[str, Path]:
     """Generate an OC-EMT data set into ``out_dir``, resumably.
 
@@ -394,7 +494,8 @@ def write_dataset(
     ``manifest.json`` records the parameters, the held-out adsorbates and catalysts, and the
     systems and frames of each split. A rerun with different generation parameters is
     refused (use a fresh ``out_dir``); more systems extend the set; the split settings may
-    change between runs (the chunks do not depend on them).
+    change between runs (the chunks do not depend on them). ``placer`` places the adsorbates
+    (default :func:`place_adsorbate`) and ``placement`` names it in the manifest.
 
     Returns:
         ``{"train": path, "val": path, ["val_ood_ads": ..., ...] "manifest": path}``.
@@ -408,10 +509,14 @@ def write_dataset(
         "version": MANIFEST_VERSION, "seed": int(seed), "chunk_size": chunk_size,
         "oracle": "EMT" if oracle is None else type(oracle).__name__, **asdict(recipe),
     }  # fmt: skip
+    if not recipe.alloy_fraction:  # data sets made before alloys existed stay resumable
+        params.pop("alloy_fraction")
+    if placer is not None:
+        params["placement"] = placement
     _check_manifest(out / "manifest.json", params)
     if not (out / "manifest.json").is_file():  # before any chunk: a rerun checks settings
         _write_json(out / "manifest.json", params)
-    chunks = _chunks(out / "chunks", n_systems, seed, oracle, recipe, chunk_size, progress)
+    chunks = _chunks(out / "chunks", n_systems, seed, oracle, recipe, chunk_size, progress, placer)
     frames = [f for chunk in chunks for f in chunk]
     for f in frames:
         f.info.pop("source", None)
@@ -456,6 +561,7 @@ def _chunks(
     recipe: Recipe,
     chunk_size: int,
     progress: bool,
+    placer: Placer | None = None,
 ) -> list[list[Atoms]]:
     """The frames of each chunk of systems, read when complete on disk, else generated."""
     from tqdm.auto import tqdm
@@ -475,7 +581,7 @@ def _chunks(
             continue
         frames = []
         for index in ids:
-            frames += generate_system(index, seed, oracle, recipe, adsorbates)
+            frames += generate_system(index, seed, oracle, recipe, adsorbates, placer)
             bar.update(1)
         write_frames(path, frames)
         _write_json(done, {"systems": ids, "frames": len(frames)})
@@ -488,9 +594,11 @@ def _check_manifest(path: Path, params: dict) -> None:
     if not path.is_file():
         return
     old = json.loads(path.read_text())
-    diff = sorted(k for k in params if old.get(k) != params[k])
+    # optional settings are recorded only when not the default, so check them both ways
+    keys = set(params) | (set(_OPTIONAL_PARAMS) & set(old))
+    diff = sorted(k for k in keys if old.get(k) != params.get(k))
     if diff:
-        changes = ", ".join(f"{k}: {old.get(k)!r} -> {params[k]!r}" for k in diff)
+        changes = ", ".join(f"{k}: {old.get(k)!r} -> {params.get(k)!r}" for k in diff)
         raise ValueError(
             f"{path.parent} holds an OC-EMT data set made with other settings ({changes}); "
             "use a fresh --out directory or the original settings."

@@ -14,6 +14,7 @@ from equicat.adsorbml import (
     placements,
     slab_from_bulk,
 )
+from equicat.adsorbml.placements import datagen_placer
 from equicat.adsorbml.surface import ensure_tags, surface_mesh
 from equicat.data.oc_emt import build_slab
 
@@ -138,3 +139,28 @@ def test_slab_from_bulk_and_tags():
     retagged = ensure_tags(untagged, free_depth=2.5)
     assert np.array_equal(retagged.get_tags(), tags)
     assert len(find_sites(slab)) == 4
+
+
+def test_datagen_placer_puts_one_adsorbate_at_covalent_distance():
+    from equicat.data.oc_emt import load_adsorbates, sample_system
+
+    placer = datagen_placer()
+    ads = load_adsorbates()
+    kinds = set()
+    for i in range(8):
+        atoms = sample_system(i, 0, ads, placer=placer)
+        assert sample_system(i, 0, ads, placer=placer) == atoms  # deterministic per system
+        kinds.add(atoms.info["site"])
+        tags = atoms.get_tags()
+        n_ads = int((tags == 2).sum())
+        name = atoms.info["adsorbate"]
+        assert n_ads == len(next(a for a in ads if a.name == name).symbols)
+        slab_idx, ads_idx = np.flatnonzero(tags < 2), np.flatnonzero(tags == 2)
+        closest = min(
+            atoms.get_distance(a, s, mic=True)
+            - covalent_radii[atoms.numbers[a]] - covalent_radii[atoms.numbers[s]]
+            for a in ads_idx for s in slab_idx
+        )  # fmt: skip
+        assert closest >= 0.1 - 1e-6  # the default gap
+        assert closest < 1.0  # and actually on the surface, not floating away
+    assert "random" in kinds and kinds & {"ontop", "bridge", "hollow"}

@@ -189,3 +189,52 @@ def test_cli_datagen(tmp_path, capsys):
     assert main(args) == 0
     assert (out / "train.extxyz").is_file() and (out / "val.extxyz").is_file()
     assert "train:" in capsys.readouterr().out
+
+
+def test_alloy_slabs_are_binary_with_vegard_lattice_and_leave_other_systems_alone():
+    from ase.data import atomic_numbers, reference_states
+
+    ads = load_adsorbates()
+    alloys = 0
+    for i in range(12):
+        unary = sample_system(i, 5, ads)
+        mixed = sample_system(i, 5, ads, alloy_fraction=0.5)
+        assert sample_system(i, 5, ads, alloy_fraction=0.5) == mixed  # deterministic
+        if "alloy" not in mixed.info:  # not drawn as an alloy: the very same system
+            assert mixed == unary and mixed.info == unary.info
+            continue
+        alloys += 1
+        host, guest, share = mixed.info["metal"], mixed.info["alloy"], mixed.info["alloy_fraction"]
+        slab = mixed[mixed.get_tags() < 2]
+        symbols = slab.get_chemical_symbols()
+        assert set(symbols) == {host, guest} and guest != host
+        assert symbols.count(guest) == round(share * len(slab))
+        a = [reference_states[atomic_numbers[m]]["a"] for m in (host, guest)]
+        vegard = (1 - share) * a[0] + share * a[1]
+        # the in-plane cell follows the lattice constant: |a1| = a/sqrt(2) on fcc(111)/(100)
+        size = round(np.linalg.norm(unary.cell[0]) / (a[0] / np.sqrt(2)))
+        assert np.linalg.norm(mixed.cell[0]) == pytest.approx(size * vegard / np.sqrt(2))
+    assert 2 <= alloys <= 10  # about half of 12
+
+
+def test_alloy_systems_label_with_emt_and_record_the_alloy():
+    frames = generate_system(0, 3, EMT(), Recipe(**SMALL, alloy_fraction=1.0))
+    assert frames and all("alloy" in f.info for f in frames)
+    assert all(np.isfinite(f.calc.results["forces"]).all() for f in frames)
+    with pytest.raises(ValueError, match="alloy_fraction"):
+        Recipe(alloy_fraction=1.5)
+
+
+def test_cli_datagen_adsorbml_placement_and_alloys(tmp_path, capsys):
+    out = tmp_path / "d"
+    args = ["datagen", "oc-emt", "--out", str(out), "--systems", "3", "--seed", "2"]
+    args += ["--relax-steps", "2", "--rattle-frames", "0", "--max-force", "0", "--no-progress"]
+    assert main(args + ["--placement", "adsorbml", "--alloys", "1.0"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["placement"] == "adsorbml" and manifest["alloy_fraction"] == 1.0
+    frames = read_frames(out / "train.extxyz") + read_frames(out / "val.extxyz")
+    assert {f.info["system_id"] for f in frames} == {0, 1, 2}
+    assert all(f.info["site"] in {"ontop", "bridge", "hollow", "random"} for f in frames)
+    # the same directory with another placement is refused, not silently mixed
+    assert main(args + ["--placement", "simple", "--alloys", "1.0"]) != 0
+    assert "placement: 'adsorbml' -> None" in capsys.readouterr().err
