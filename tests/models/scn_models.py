@@ -21,6 +21,7 @@ VARIANTS = {
     "m1_1tap": dict(mmax=1, num_taps=1),
     "m1_4tap": dict(mmax=1, num_taps=4),
     "m1_sum": dict(mmax=1, num_taps=1, aggregation="sum"),  # "No 1x1 conv"
+    "m1_2band": dict(mmax=1, num_taps=1, num_bands=2),
     "near_far": dict(mmax=1, num_taps=1, lmax=6, near_neighbors=6),
 }
 

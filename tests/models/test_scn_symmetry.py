@@ -148,3 +148,29 @@ def test_grid_aggregation_costs_force_equivariance(structure, error_table):
         errs[agg] = worst
         error_table.append(f"SCN m0 {agg} aggregation rotation forces", worst, float("nan"))
     assert errs["grid"] > 3 * errs["sum"], errs
+
+
+def test_two_band_grid_sees_the_inputs_band_limited_to_degree_l_minus_1():
+    """num_bands=2 (section 3.2): 4C grid channels, the last 2C being x and m without their
+    degree-L coefficients. With the full-band inputs' weights zeroed, changing degree L of
+    x and m must leave the output unchanged; changing degree L - 1 must not."""
+    from equicat.models.scn.block import GridConv
+
+    torch.manual_seed(0)
+    lmax, c = 3, 4
+    conv = GridConv(lmax, c, num_bands=2).double()
+    assert conv.fc1.in_features == 4 * c and conv.fc3.out_features == c
+    with torch.no_grad():
+        conv.fc1.weight[:, : 2 * c] = 0.0  # only the band-limited copies reach the network
+    x = torch.randn(3, (lmax + 1) ** 2, c, dtype=torch.float64)
+    m = torch.randn(3, (lmax + 1) ** 2, c, dtype=torch.float64)
+    top, below = slice(lmax * lmax, None), slice((lmax - 1) ** 2, lmax * lmax)
+    with torch.no_grad():
+        ref = conv(m, x)
+        x2, m2 = x.clone(), m.clone()
+        x2[:, top] += 1.0
+        m2[:, top] -= 2.0
+        torch.testing.assert_close(conv(m2, x2), ref, rtol=0, atol=1e-12)
+        x3 = x.clone()
+        x3[:, below] += 1.0
+        assert (conv(m, x3) - ref).abs().max() > 1e-3

@@ -46,12 +46,14 @@ class GridConv(nn.Module):
 
     ``G`` samples the spherical channels on a ``2(L+1) x (2L+3)`` polar/azimuth grid;
     ``F_c`` is ``Linear(2C, 2C) -> SiLU -> Linear(2C, 2C) -> SiLU -> Linear(2C, C)``
-    applied at every grid point.
+    applied at every grid point. With two bands (section 3.2) ``F_c`` also sees ``x`` and
+    ``m`` band-limited to degree ``L - 1`` (their degree-``L`` coefficients zeroed), on
+    ``4C`` channels: ``Linear(4C, 4C) -> SiLU -> Linear(4C, 4C) -> SiLU -> Linear(4C, C)``.
 
     Shapes: ``m, x [N, (L+1)^2, C] -> [N, (L+1)^2, C]``.
     """
 
-    def __init__(self, lmax: int, channels: int) -> None:
+    def __init__(self, lmax: int, channels: int, num_bands: int = 1) -> None:
         super().__init__()
         self.grid = SphereGrid(
             CoefficientLayout(lmax, lmax),
@@ -60,15 +62,22 @@ class GridConv(nn.Module):
             order="l_major",
             normalization="integral",
         )
-        self.fc1 = nn.Linear(2 * channels, 2 * channels)
-        self.fc2 = nn.Linear(2 * channels, 2 * channels)
-        self.fc3 = nn.Linear(2 * channels, channels)
+        self.num_bands = num_bands
+        self.low = lmax * lmax  # l-major: coefficients of degrees < L come first
+        width = 2 * num_bands * channels
+        self.fc1 = nn.Linear(width, width)
+        self.fc2 = nn.Linear(width, width)
+        self.fc3 = nn.Linear(width, channels)
 
     def forward(self, m: Tensor, x: Tensor) -> Tensor:
         """Aggregate (shapes in the class docstring)."""
-        both = torch.cat((x, m), dim=2)  # [N, n, 2C], the published weights' channel order
+        parts = [x, m]  # the published weights' channel order
+        if self.num_bands == 2:
+            zero = torch.zeros_like(x[:, self.low :])
+            parts += [torch.cat((v[:, : self.low], zero), dim=1) for v in (x, m)]
+        both = torch.cat(parts, dim=2)  # [N, n, 2 * bands * C]
 
-        def conv(g: Tensor) -> Tensor:  # [k, G, 2C] grid values -> [k, G, C]
+        def conv(g: Tensor) -> Tensor:  # [k, G, 2 * bands * C] grid values -> [k, G, C]
             return self.fc3(F.silu(self.fc2(F.silu(self.fc1(g)))))
 
         return self.grid.apply_channels_last(both, conv)
@@ -96,7 +105,7 @@ class InteractionBlock(nn.Module):
             for lmax, hidden in resolutions
         )
         # "sum" (the paper's "No 1x1 conv"): the update is the summed messages themselves
-        self.aggregate = GridConv(cfg.lmax, c) if cfg.aggregation == "grid" else None
+        self.aggregate = GridConv(cfg.lmax, c, cfg.num_bands) if cfg.aggregation == "grid" else None
 
     def forward(self, x: Tensor, ctx: EdgeContext) -> Tensor:
         """Layer update (shapes in the class docstring)."""

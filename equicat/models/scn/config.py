@@ -50,6 +50,11 @@ class SCNConfig:
         aggregation: ``"grid"``: the non-linear aggregation of eq. 10 (a 1x1 CNN on the
             sphere grid). ``"sum"``: the paper's "No 1x1 conv" ablation (Tables 1 and 4),
             where a layer adds the summed messages to the embedding unchanged.
+        num_bands: Resolutions of the embedding and the summed messages that the grid
+            aggregation sees (section 3.2): 1 (degree ``L``) or 2 (degrees ``L`` and
+            ``L - 1``, the 2-band model of Table 1: ``4C`` channels on the grid). Not
+            checked against the reference, which this repository's harness cannot build
+            with two bands.
     """
 
     num_layers: int = 2
@@ -73,6 +78,7 @@ class SCNConfig:
     force_std: float = 1.0
     forces: Literal["direct", "conservative"] = "direct"
     aggregation: Literal["grid", "sum"] = "grid"
+    num_bands: int = 1
 
     def __post_init__(self) -> None:
         if self.mmax not in (0, 1) or self.mmax > self.lmax:
@@ -85,6 +91,10 @@ class SCNConfig:
             raise ValueError(f"forces must be 'direct' or 'conservative', got {self.forces!r}")
         if self.aggregation not in ("grid", "sum"):
             raise ValueError(f"aggregation must be 'grid' or 'sum', got {self.aggregation!r}")
+        if self.num_bands not in (1, 2) or (self.num_bands == 2 and self.lmax < 1):
+            raise ValueError(f"num_bands must be 1 or 2 (2 needs lmax >= 1), got {self.num_bands}")
+        if self.num_bands == 2 and self.aggregation != "grid":
+            raise ValueError("num_bands=2 feeds the grid aggregation; it needs aggregation='grid'")
         if self.cutoff <= 0:
             raise ValueError(f"cutoff must be positive, got {self.cutoff}")
         if self.near_neighbors is not None and self.near_neighbors < 1:
