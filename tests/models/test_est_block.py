@@ -7,8 +7,6 @@ lat-long grid at a matched point count. Measured values appear in the "measured 
 section of the pytest summary.
 """
 
-import copy
-
 import numpy as np
 import pytest
 import torch
@@ -51,10 +49,9 @@ def _block(transform: SphericalTransform, seed: int = 0, **kw) -> ESTBlock:
 
 def _on(block: ESTBlock, transform: SphericalTransform) -> ESTBlock:
     """The same weights on another point set (no parameter depends on the points)."""
-    out = copy.deepcopy(block)
-    out.attn.transform = transform
-    if out.ffn.spherical is not None:
-        out.ffn.spherical.transform = transform
+    out = block.with_transform(transform)
+    assert out.attn.transform is transform and out.ffn.spherical.transform is transform
+    torch.testing.assert_close(dict(out.named_parameters()), dict(block.named_parameters()))
     return out
 
 

@@ -65,9 +65,7 @@ def with_rotated_points(model: EST, rotation: np.ndarray) -> EST:
     rotated = out.transform.rotated(torch.from_numpy(rotation))
     for layer in out.blocks:
         assert isinstance(layer, ESTLayer)
-        layer.update.attn.transform = rotated
-        if layer.update.ffn.spherical is not None:
-            layer.update.ffn.spherical.transform = rotated
+        layer.update = layer.update.with_transform(rotated)
     return out
 
 

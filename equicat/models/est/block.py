@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from torch import Tensor, nn
 
 from equicat.models.est.attention import SphericalAttention
@@ -91,6 +93,20 @@ class ESTBlock(nn.Module):
     def extra_repr(self) -> str:
         """What this module maps (shown in ``print(model)``)."""
         return f"lmax={self.lmax}, channels={self.channels}"
+
+    def with_transform(self, transform: SphericalTransform) -> ESTBlock:
+        """A copy with the same weights sampling on another point set.
+
+        No parameter depends on the points, so this is the same learned function
+        discretised differently: the way to compare samplings (or to co-rotate the points).
+        """
+        if transform.lmax != self.lmax:
+            raise ValueError(f"transform has lmax={transform.lmax}, block has lmax={self.lmax}")
+        out = copy.deepcopy(self)
+        out.attn.transform = transform
+        if out.ffn.spherical is not None:
+            out.ffn.spherical.transform = transform
+        return out
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the block (shapes in the class docstring)."""
