@@ -33,6 +33,13 @@ class ESTBlock(nn.Module):
     ``MoE`` the :class:`HybridExperts`. Usable on its own on node features, or as the update
     of :class:`~equicat.models.est.EST`.
 
+    Differences from the paper: its appendix C.4 describes the spherical expert applied after
+    the attention with the steerable expert as a parallel branch; here both kinds of expert
+    sit in one routed mixture after the attention residual (the main text's sec. 3.2.3
+    form). EST's variant that uses the block as a *message* block (keys and values from edge
+    harmonics) is not implemented; there is no load-balancing loss (the paper's ablation
+    found it hurt).
+
     Args:
         transform: Coefficients <-> samples (shared by attention and spherical experts).
         lmax: Largest degree ``L``.
