@@ -13,6 +13,7 @@ import torch
 
 from equicat.models.est import (
     ESTBlock,
+    ESTConfig,
     HybridExperts,
     RelativeOrientationEmbedding,
     SteerableExpert,
@@ -177,3 +178,24 @@ def test_relative_orientation_bias_is_rotation_invariant_and_follows_the_points(
         ref = block(x)
         block.attn.orientation.coefficients.zero_()
         assert (block(x) - ref).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("est_grid", "healpix", "est_grid"),
+        ("est_inverse", "fft", "est_inverse"),
+        ("est_top_k", 3, "est_top_k"),
+        ("est_spherical_experts", -1, "expert"),
+        ("est_points", 0, "est_points"),
+    ],
+)
+def test_config_rejects_bad_values_naming_the_field(field, value, match):
+    with pytest.raises(ValueError, match=match):
+        ESTConfig(**{field: value})
+
+
+def test_with_transform_rejects_another_degree():
+    block = _block(SphericalTransform.fibonacci(LMAX, 64))
+    with pytest.raises(ValueError, match="lmax"):
+        block.with_transform(SphericalTransform.fibonacci(LMAX + 1, 64))
