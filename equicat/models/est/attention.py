@@ -75,7 +75,9 @@ class SphericalAttention(nn.Module):
         head_channels: Channels ``d`` per head.
         orientation_degree: Degree of the orientation embedding (0: none).
 
-    Shapes: ``[N, (L+1)^2, C] -> [N, (L+1)^2, C]``.
+    Shapes: ``[N, (L+1)^2, C] -> [N, (L+1)^2, C]``. Memory: the logits are
+    ``[N, H, P, P]`` (all nodes at once, no chunking), e.g. 0.5 GB in float32 for
+    ``N = 200, H = 4, P = 400``.
     """
 
     def __init__(
