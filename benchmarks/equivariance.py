@@ -26,6 +26,11 @@ pairs (``--fresh`` recomputes).
 
     python benchmarks/equivariance.py --n 1000            # the paper's count
     python benchmarks/equivariance.py --n 50 --threads 1  # a quick run
+
+``--table est`` runs the EST sampling table instead (the EST paper's Table 5:
+:mod:`equivariance_est` in this folder, which documents its own options):
+
+    python benchmarks/equivariance.py --table est --n 50 --threads 1
 """
 
 from __future__ import annotations
@@ -180,7 +185,21 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--table", choices=("models", "est"), default="models")
+    choice, rest = pre.parse_known_args(argv)
+    if choice.table == "est":
+        from equivariance_est import main as est_main  # same folder (scripts, not a package)
+
+        est_main(rest)
+        return
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--table",
+        choices=("models", "est"),
+        default="models",
+        help="models: this table; est: the EST sampling table (equivariance_est.py)",
+    )
     p.add_argument("--n", type=int, default=1000, help="structures (the paper: 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)

@@ -10,6 +10,7 @@ from torch import nn
 from equicat.models.allegro import Allegro, AllegroConfig
 from equicat.models.equiformer_v2 import EquiformerV2, EquiformerV2Config
 from equicat.models.escn import Escn, EscnConfig
+from equicat.models.est import EST, ESTConfig
 from equicat.models.gcn import GCNConfig, LSetGCN
 from equicat.models.scn import SCN, SCNConfig
 
@@ -20,6 +21,8 @@ __all__ = [
     "model_name",
     "EquiformerV2",
     "EquiformerV2Config",
+    "EST",
+    "ESTConfig",
     "Escn",
     "EscnConfig",
     "SCN",
@@ -34,6 +37,7 @@ __all__ = [
 MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "equiformer_v2": (EquiformerV2, EquiformerV2Config),
     "escn": (Escn, EscnConfig),
+    "est": (EST, ESTConfig),
     "scn": (SCN, SCNConfig),
     "allegro": (Allegro, AllegroConfig),
     "gcn": (LSetGCN, GCNConfig),

@@ -30,7 +30,7 @@ from equicat.so3.constants import ConstantCache
 from equicat.so3.harmonics import spherical_harmonics
 from equicat.so3.layout import CoefficientLayout
 
-__all__ = ["SphereGrid", "quadrature_weights"]
+__all__ = ["SphereGrid", "lat_long_points", "quadrature_weights"]
 
 
 def quadrature_weights(res_beta: int) -> np.ndarray:
@@ -43,6 +43,14 @@ def quadrature_weights(res_beta: int) -> np.ndarray:
     rhs = np.zeros(res_beta)
     rhs[0] = 2.0
     return np.linalg.solve(vander, rhs)
+
+
+def lat_long_points(res_beta: int, res_alpha: int) -> Tensor:
+    """``[res_beta * res_alpha, 3]`` float64 grid points, polar angle major (module docstring)."""
+    beta = (torch.arange(res_beta, dtype=torch.float64) + 0.5) / res_beta * math.pi
+    alpha = torch.arange(res_alpha, dtype=torch.float64) / res_alpha * 2 * math.pi
+    b, a = torch.meshgrid(beta, alpha, indexing="ij")
+    return torch.stack((b.sin() * a.sin(), b.cos(), b.sin() * a.cos()), -1).reshape(-1, 3)
 
 
 class SphereGrid(nn.Module):
@@ -70,10 +78,7 @@ class SphereGrid(nn.Module):
         super().__init__()
         self.layout = layout
         self.res_beta, self.res_alpha = res_beta, res_alpha
-        beta = (torch.arange(res_beta, dtype=torch.float64) + 0.5) / res_beta * math.pi
-        alpha = torch.arange(res_alpha, dtype=torch.float64) / res_alpha * 2 * math.pi
-        b, a = torch.meshgrid(beta, alpha, indexing="ij")
-        points = torch.stack((b.sin() * a.sin(), b.cos(), b.sin() * a.cos()), -1).reshape(-1, 3)
+        points = lat_long_points(res_beta, res_alpha)
         if order not in ("m_major", "l_major"):
             raise ValueError(f"order must be 'm_major' or 'l_major', got {order!r}")
         self.order = order

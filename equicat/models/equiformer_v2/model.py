@@ -25,7 +25,7 @@ from equicat.so3.constants import ConstantCache
 if TYPE_CHECKING:
     from equicat.data import AtomicGraph
 
-__all__ = ["EquiformerV2", "TransformerBlock"]
+__all__ = ["EquiformerV2", "TransformerBlock", "graph_attention"]
 
 
 class TransformerBlock(nn.Module):
@@ -38,7 +38,7 @@ class TransformerBlock(nn.Module):
         super().__init__()
         c = cfg.sphere_channels
         self.norm_attn = SeparableLayerNorm(cfg.lmax, c)
-        self.attn = _attention(cfg, out_channels=c)
+        self.attn = graph_attention(cfg, out_channels=c)
         self.norm_ffn = SeparableLayerNorm(cfg.lmax, c)
         self.ffn = FeedForward(cfg.lmax, c, cfg.ffn_hidden_channels, c, cfg.grid_resolution)
 
@@ -48,7 +48,8 @@ class TransformerBlock(nn.Module):
         return x + self.ffn(self.norm_ffn(x))
 
 
-def _attention(cfg: EquiformerV2Config, out_channels: int) -> GraphAttention:
+def graph_attention(cfg: EquiformerV2Config, out_channels: int) -> GraphAttention:
+    """The graph-attention (message) block of ``cfg`` with ``out_channels`` output channels."""
     return GraphAttention(
         lmax=cfg.lmax,
         mmax=cfg.mmax,
@@ -100,7 +101,7 @@ class EquiformerV2(nn.Module):
             cfg.avg_degree,
             cfg.mmax,
         )
-        self.blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.num_layers))
+        self.blocks = nn.ModuleList(self._make_block(cfg) for _ in range(cfg.num_layers))
         self.norm = SeparableLayerNorm(cfg.lmax, cfg.sphere_channels)
         self.energy_head = EnergyHead(
             cfg.lmax,
@@ -109,7 +110,9 @@ class EquiformerV2(nn.Module):
             cfg.grid_resolution,
             cfg.avg_num_nodes,
         )
-        self.force_head = DirectForceHead(_attention(cfg, 1)) if cfg.forces == "direct" else None
+        self.force_head = (
+            DirectForceHead(graph_attention(cfg, 1)) if cfg.forces == "direct" else None
+        )
         self.register_buffer(
             "rot_rows", torch.tensor(self.layout.m_major, dtype=torch.long), persistent=False
         )
@@ -119,6 +122,10 @@ class EquiformerV2(nn.Module):
         scale = torch.tensor(self.layout.truncation_scale("m_major"), dtype=torch.float64)
         # float64 constants, cast per call: element references [Z], back-rotation scale [n_red]
         self.const = ConstantCache(element_energies=table, back_scale=scale)
+
+    def _make_block(self, cfg: EquiformerV2Config) -> nn.Module:
+        """One layer ``forward(x [N, n, C], ctx) -> [N, n, C]``; subclasses swap the update."""
+        return TransformerBlock(cfg)
 
     @property
     def cutoff(self) -> float:
