@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import ase.io
 import numpy as np
@@ -72,6 +76,29 @@ def test_resume_skips_finished(setup, capsys):
     assert main(_args(ckpt, path, out)) == 0  # nothing left to do
     assert "already in" in capsys.readouterr().out
     assert not list(out.parent.glob(".*partial*"))
+
+
+def test_kill_9_mid_run_then_rerun_matches_an_uninterrupted_run(setup, tmp_path, capsys):
+    """SIGKILL after the first batch reached OUT; the same command then relaxes only the rest
+    and OUT equals an uninterrupted run's."""
+    ckpt, path, out = setup
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.run([sys.executable, "-m", "tests.relax.crash_run", *_args(ckpt, path, out)],
+                          cwd=root, env=env, capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == -9, proc.stderr
+    assert len(ase.io.read(out, ":")) == 2  # batch size 2: one batch written, one missing
+    capsys.readouterr()
+    assert main(_args(ckpt, path, out)) == 0
+    assert "1 relaxed, 2 skipped" in capsys.readouterr().out
+    clean = tmp_path / "clean.extxyz"
+    assert main(_args(ckpt, path, clean)) == 0
+    resumed, full = ase.io.read(out, ":"), ase.io.read(clean, ":")
+    assert [a.info["source"] for a in resumed] == [a.info["source"] for a in full]
+    for a, b in zip(resumed, full, strict=True):
+        np.testing.assert_allclose(a.positions, b.positions, atol=1e-10)
+        assert a.get_potential_energy() == pytest.approx(b.get_potential_energy(), abs=1e-10)
+        assert a.info["steps"] == b.info["steps"]
 
 
 def test_bad_input(setup, capsys):
