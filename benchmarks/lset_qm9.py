@@ -11,7 +11,9 @@ model, in ``OUT/L<digits>/``: the training run (``best.pt``, ``log.csv``,
 ``learning_curve.png``) and ``irreps/`` (``equicat analyze irreps`` on the validation
 molecules, coloured by U0 atomization energy). ``OUT/results.json`` holds the table and the
 settings; the table is printed: L set, parameters, validation U0 MAE (meV, EMA weights of the
-best checkpoint, per molecule), wall seconds of training.
+best checkpoint, per molecule), wall seconds of training, and the paired difference of
+per-molecule absolute errors from the first set's (mean ± standard error), with the MAE of
+the element references alone as a baseline.
 
 Rerunning with the same ``--out`` resumes unfinished runs and reuses finished ones.
 """
@@ -119,6 +121,38 @@ def reference_baseline(checkpoint: Path, val_file: Path) -> float:
     return 1e3 * float(np.mean(np.abs(errors)))
 
 
+def val_errors(checkpoint: Path, val_file: Path) -> list[float]:
+    """meV, signed U0 error (predicted - reference) of each validation molecule."""
+    import ase.io
+
+    from equicat.data import AtomicGraph
+    from equicat.models.heads import energy_only
+
+    model = load(checkpoint).build()  # EMA weights, as validated
+    frames = ase.io.read(val_file, ":")
+    errors = []
+    for start in range(0, len(frames), 64):
+        batch = frames[start : start + 64]
+        graph = AtomicGraph.from_atoms(batch, model.cutoff, model.max_neighbors)
+        with torch.no_grad(), energy_only():
+            energy = model(graph)["energy"].double()  # [B] eV
+        errors += [1e3 * (float(e) - a.info["U0"]) for e, a in zip(energy, batch, strict=True)]
+    return errors
+
+
+def paired(errors: dict[str, list[float]], base: str) -> dict[str, dict[str, float]]:
+    """Per-molecule ``|err_L| - |err_base|`` (meV): mean and its standard error, per set."""
+    import numpy as np
+
+    ref = np.abs(errors[base])
+    out = {}
+    for name, err in errors.items():
+        diff = np.abs(err) - ref
+        out[name] = {"mean_mev": float(diff.mean()),
+                     "sem_mev": float(diff.std(ddof=1) / np.sqrt(len(diff)))}  # fmt: skip
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="runs/lset_qm9")
@@ -152,18 +186,30 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nQM9 U0, {args.train} train / {args.val} val molecules, {args.steps} steps of "
           f"{args.batch_size}, {args.channels} channels/degree, {args.layers} layers, "
           f"{args.threads} thread(s)")  # fmt: skip
-    print(f"{'L set':<24}{'params':>9}{'val U0 MAE (meV)':>18}{'meV/atom':>10}{'wall s':>9}")
+    names = ["L" + "".join(map(str, r["degrees"])) for r in rows]
+    errors = {n: val_errors(root / n / "best.pt", val_file) for n in names}
+    versus = paired(errors, names[0])
+    print(f"{'L set':<24}{'params':>9}{'val U0 MAE (meV)':>18}{'meV/atom':>10}{'wall s':>9}"
+          f"{'vs first (meV)':>20}")  # fmt: skip
     baseline = reference_baseline(root / f"L{''.join(map(str, sets[0]))}" / "best.pt", val_file)
     print(f"{'element references only':<24}{0:>9}{baseline:>18.1f}")
-    for r in rows:
+    for name, r in zip(names, rows, strict=True):
+        v = versus[name]
         print(f"{str(r['degrees']):<24}{r['params']:>9}{r['val_u0_mae_mev']:>18.1f}"
-              f"{r['val_u0_mae_mev_per_atom']:>10.2f}{r['wall_s']:>9.0f}")  # fmt: skip
+              f"{r['val_u0_mae_mev_per_atom']:>10.2f}{r['wall_s']:>9.0f}"
+              f"{v['mean_mev']:>+12.1f} ± {v['sem_mev']:<5.1f}")  # fmt: skip
+    print(
+        "vs first: mean over molecules of |error| minus the first set's |error|, ± its "
+        "standard error (same molecules, so the comparison is paired)"
+    )
     report = {
         "settings": _config(sets[0], args, root / "L").to_dict() | {
             "threads": args.threads, "python": sys.version.split()[0],
             "torch": torch.__version__, "machine": platform.machine()},
         "rows": rows,
         "element_reference_baseline_mev": baseline,
+        "paired_vs_first": versus,
+        "val_errors_mev": errors,
     }  # fmt: skip
     (root / "results.json").write_text(json.dumps(report, indent=1))
     print(f"wrote {root / 'results.json'}")
