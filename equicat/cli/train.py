@@ -19,7 +19,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "training start it with torchrun: torchrun --nproc_per_node K -m equicat.cli.main "
         "train CONFIG.yaml (data.batch_size is the global batch, split across the K ranks).",
     )
-    p.add_argument("config", help="YAML training config")
+    p.add_argument("config", nargs="?", default=None, help="YAML training config")
+    p.add_argument(
+        "--plot", metavar="RUN_DIR", default=None,
+        help="do not train: plot RUN_DIR/log.csv as RUN_DIR/learning_curve.png and exit",
+    )  # fmt: skip
     p.add_argument("--out", default=None, help="output directory (overrides out_dir)")
     p.add_argument("--device", default=None, help="cpu, cuda or auto (overrides device)")
     p.add_argument("--max-steps", type=int, default=None, help="overrides optim.max_steps")
@@ -40,6 +44,13 @@ def run(args: argparse.Namespace) -> int:
     """Execute ``equicat train``."""
     from equicat.train import load_config, train
 
+    if args.plot is not None:
+        from equicat.train.plots import learning_curve
+
+        print(f"learning curve: {learning_curve(args.plot)}")
+        return 0
+    if args.config is None:
+        raise ValueError("equicat train needs a CONFIG.yaml (or --plot RUN_DIR)")
     config = load_config(args.config)
     changes = {}
     if args.out is not None:

@@ -30,6 +30,7 @@ __all__ = [
     "Batch",
     "StructureDataset",
     "collate",
+    "energy_label",
     "frame_labels",
     "read_frames",
     "write_frames",
@@ -43,12 +44,12 @@ class Sample:
     Attributes:
         atoms: The structure (positions Å, cell, pbc, tags, constraints).
         energy: Total energy, eV.
-        forces: [n, 3] eV/Å, forces on every atom.
+        forces: [n, 3] eV/Å, forces on every atom; ``None`` in an energy-only dataset.
     """
 
     atoms: Atoms
     energy: float
-    forces: np.ndarray
+    forces: np.ndarray | None
 
 
 @dataclass
@@ -59,12 +60,28 @@ class Batch:
     graph: AtomicGraph
     # [B] eV, total energy of each system
     energy: Tensor
-    # [N, 3] eV/Å, force on each atom
-    forces: Tensor
+    # [N, 3] eV/Å, force on each atom; None for energy-only data
+    forces: Tensor | None
 
     def to(self, device: torch.device | str | None = None) -> Batch:
         """A copy on ``device`` (targets keep the graph's float dtype)."""
-        return Batch(self.graph.to(device=device), self.energy.to(device), self.forces.to(device))
+        forces = None if self.forces is None else self.forces.to(device)
+        return Batch(self.graph.to(device=device), self.energy.to(device), forces)
+
+
+def energy_label(atoms: Atoms, where: str = "frame") -> float:
+    """Energy label (eV) of a frame: its calculator's stored result, else ``info["energy"]``.
+
+    Raises:
+        ValueError: The frame has no finite energy label.
+    """
+    results = getattr(atoms.calc, "results", {}) if atoms.calc is not None else {}
+    energy = results.get("energy", atoms.info.get("energy"))
+    if energy is None or not np.isfinite(energy):
+        raise ValueError(
+            f"{where} has no finite energy label (a calculator result or info['energy'])."
+        )
+    return float(energy)
 
 
 def frame_labels(atoms: Atoms, where: str = "frame") -> tuple[float, np.ndarray]:
@@ -154,16 +171,24 @@ class StructureDataset(torch.utils.data.Dataset):
 
     Args:
         frames: Labelled ``Atoms`` (see :func:`frame_labels`).
+        forces: Read force labels. ``False`` makes an energy-only dataset (e.g. QM9, whose
+            molecules are equilibrium geometries without forces): only the energy label is
+            read (calculator result or ``info["energy"]``) and every sample's ``forces`` is
+            ``None``.
     """
 
-    def __init__(self, frames: Sequence[Atoms]) -> None:
+    def __init__(self, frames: Sequence[Atoms], forces: bool = True) -> None:
         if len(frames) == 0:
             raise ValueError("StructureDataset got no frames; check the data files.")
+        self.has_forces = forces
         self.samples: list[Sample] = []
         for i, atoms in enumerate(frames):
             where = f"frame {atoms.info.get('source', i)}"
-            energy, forces = frame_labels(atoms, where)
-            self.samples.append(Sample(atoms, energy, forces))
+            if forces:
+                energy, labels = frame_labels(atoms, where)
+            else:
+                energy, labels = energy_label(atoms, where), None
+            self.samples.append(Sample(atoms, energy, labels))
 
     @classmethod
     def from_files(cls, paths: str | os.PathLike | Sequence[str | os.PathLike]) -> StructureDataset:
@@ -201,10 +226,16 @@ def collate(
         dtype: Float dtype of the graph and the targets.
 
     Returns:
-        ``Batch(graph, energy [B] eV, forces [N, 3] eV/Å)`` on CPU.
+        ``Batch(graph, energy [B] eV, forces [N, 3] eV/Å)`` on CPU; ``forces`` is ``None``
+        when the samples carry none (energy-only data).
     """
     graph = AtomicGraph.from_atoms([s.atoms for s in samples], cutoff, max_neighbors, dtype=dtype)
     energy = torch.tensor([s.energy for s in samples], dtype=dtype)
+    labelled = [s.forces is not None for s in samples]
+    if not any(labelled):
+        return Batch(graph, energy, None)
+    if not all(labelled):
+        raise ValueError("collate got samples with and without force labels; batch one kind")
     # [n_b, 3] per system -> [N, 3] in graph atom order
     forces = torch.from_numpy(np.concatenate([s.forces for s in samples])).to(dtype)
     return Batch(graph, energy, forces)

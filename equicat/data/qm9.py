@@ -51,8 +51,11 @@ __all__ = [
     "QM9Split",
     "atomization",
     "atomref",
+    "ENERGY_TARGETS",
     "load_qm9",
+    "load_qm9_subset",
     "qm9_split",
+    "qm9_subset_indices",
 ]
 
 QM9_SIZE = 130_831
@@ -81,6 +84,8 @@ ATOMREF_HARTREE: dict[int, tuple[float, float, float, float]] = {
     9: (-99.718730, -99.717314, -99.716370, -99.733544),
 }
 _ATOMREF_TARGETS = ("U0", "U", "H", "G")
+# the total-energy targets (eV) a model's energy output can be trained on
+ENERGY_TARGETS = _ATOMREF_TARGETS
 _CSV_FILES = ("qm9_part1.csv", "qm9_part2.csv", "qm9_part3.csv")
 
 
@@ -190,3 +195,61 @@ def qm9_split(
         val=np.sort(order[n_train : n_train + n_val]),
         test=np.sort(order[n_train + n_val :]),
     )
+
+
+def load_qm9_subset(indices: Sequence[int] | np.ndarray) -> list[Atoms]:
+    """The QM9 molecules at ``indices`` (0-based positions in qm9pack's order), in that order.
+
+    Only the requested rows are parsed (a scan of the CSV files takes about a second), so a
+    few thousand molecules spread over the whole set load without parsing all 130,831.
+
+    Args:
+        indices: [K] distinct positions ``0 <= i < QM9_SIZE``, e.g. from :func:`qm9_split`.
+
+    Returns:
+        ``K`` molecules as :func:`load_qm9` builds them.
+    """
+    wanted = [int(i) for i in np.asarray(indices).reshape(-1)]
+    if len(set(wanted)) != len(wanted):
+        raise ValueError("load_qm9_subset got repeated indices; pass each molecule once")
+    bad = [i for i in wanted if not 0 <= i < QM9_SIZE]
+    if bad:
+        raise ValueError(f"QM9 index {bad[0]} is outside 0..{QM9_SIZE - 1}")
+    position = {i: k for k, i in enumerate(wanted)}
+    frames: list[Atoms | None] = [None] * len(wanted)
+    for row_number, row in enumerate(_rows(data_dir())):
+        k = position.get(row_number)
+        if k is not None:
+            frames[k] = _molecule(row)
+    missing = [wanted[k] for k, a in enumerate(frames) if a is None]
+    if missing:
+        raise FileNotFoundError(f"qm9pack's CSV files hold no row {missing[0]}; reinstall it")
+    return [a for a in frames if a is not None]
+
+
+def qm9_subset_indices(n_train: int, n_val: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded random subsets of the standard split's train and val parts.
+
+    The molecules come from ``qm9_split(seed=seed)`` (110k / 10k / rest), so validation
+    molecules of a small run are never in the training part of a full run with the same seed.
+    QM9 is ordered roughly by size, so the subsets are drawn at random
+    (``default_rng([seed, 1])``), not taken from the front.
+
+    Args:
+        n_train: Training molecules, ``<= 110_000``.
+        n_val: Validation molecules, ``<= 10_000``.
+        seed: Seeds both the split and the draw.
+
+    Returns:
+        ``(train [n_train], val [n_val])`` sorted int64 indices for :func:`load_qm9_subset`.
+    """
+    split = qm9_split(seed=seed)
+    if not (1 <= n_train <= len(split.train) and 1 <= n_val <= len(split.val)):
+        raise ValueError(
+            f"QM9 subsets need 1..{len(split.train)} training and 1..{len(split.val)} "
+            f"validation molecules, got {n_train} and {n_val}"
+        )
+    rng = np.random.default_rng([seed, 1])
+    train = np.sort(rng.permutation(split.train)[:n_train])
+    val = np.sort(rng.permutation(split.val)[:n_val])
+    return train, val

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 import torch
@@ -12,7 +14,30 @@ if TYPE_CHECKING:
     from equicat.data import AtomicGraph
 
 
-__all__ = ["conservative_outputs"]
+__all__ = ["conservative_outputs", "energy_only", "energy_only_enabled"]
+
+_ENERGY_ONLY: ContextVar[bool] = ContextVar("equicat_energy_only", default=False)
+
+
+@contextmanager
+def energy_only() -> Iterator[None]:
+    """Within this block conservative models return ``{"energy": [B]}`` alone.
+
+    Training on energy labels alone (QM9) needs no ``-dE/dr``: skipping it saves the
+    gradient with respect to positions in the forward pass and, in training, the
+    double-backward through it. Models with direct force heads are unaffected (their forces
+    cost one small head and are simply not used).
+    """
+    token = _ENERGY_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _ENERGY_ONLY.reset(token)
+
+
+def energy_only_enabled() -> bool:
+    """Whether the caller is inside :func:`energy_only`."""
+    return _ENERGY_ONLY.get()
 
 
 def conservative_outputs(
@@ -35,8 +60,13 @@ def conservative_outputs(
         training: Keep the graph for a backward pass through the forces.
 
     Returns:
-        ``{"energy": [B], "forces": [N, 3], "stress"?: [B, 3, 3]}``.
+        ``{"energy": [B], "forces": [N, 3], "stress"?: [B, 3, 3]}``; only ``{"energy"}``
+        inside :func:`energy_only`.
     """
+    if _ENERGY_ONLY.get():
+        if compute_stress:
+            raise ValueError("stress needs forces; it cannot be computed inside energy_only()")
+        return {"energy": energy_fn(graph.edge_vectors())}
     with torch.enable_grad():
         positions = graph.positions.detach().requires_grad_(True)
         inputs = [positions]

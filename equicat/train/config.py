@@ -15,6 +15,13 @@ A YAML file mirrors :class:`TrainConfig` section by section::
     device: auto
     out_dir: runs/oc_emt
 
+For QM9 the ``data`` section names the source instead of files (energy-only training: the
+target is the energy label, and the force term of the loss is dropped)::
+
+    data:
+      qm9: {target: U0, train: 5000, val: 500, seed: 0}
+      batch_size: 32
+
 Unknown keys are refused with the section and the known keys named. Paths are kept as
 written (relative ones are relative to the working directory).
 """
@@ -30,6 +37,7 @@ from typing import Any, Literal
 __all__ = [
     "ModelSpec",
     "DataConfig",
+    "QM9Source",
     "OptimConfig",
     "LossConfig",
     "TrainConfig",
@@ -58,22 +66,74 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class QM9Source:
+    """QM9 molecules (``qm9pack``) as an energy-only training set.
+
+    The molecules are seeded random subsets of the train and val parts of
+    :func:`equicat.data.qm9.qm9_split` (see :func:`equicat.data.qm9.qm9_subset_indices`).
+
+    Attributes:
+        target: The total-energy target used as the energy label: ``U0``, ``U``, ``H`` or
+            ``G`` (eV). Per-element references are fitted on the training molecules as for
+            any data, so the network learns what is left after them.
+        train: Training molecules (<= 110,000).
+        val: Validation molecules (<= 10,000).
+        seed: Seed of the split and of the subset draw.
+    """
+
+    target: str = "U0"
+    train: int = 5000
+    val: int = 500
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from equicat.data.qm9 import ENERGY_TARGETS
+
+        if self.target not in ENERGY_TARGETS:
+            raise ValueError(
+                f"data.qm9.target must be one of {list(ENERGY_TARGETS)} (a total energy the "
+                f"model's energy can learn), got {self.target!r}"
+            )
+        for name in ("train", "val", "seed"):
+            if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
+                raise ValueError(f"data.qm9.{name} must be an integer, got "
+                                 f"{getattr(self, name)!r}")  # fmt: skip
+        if not (1 <= self.train <= 110_000 and 1 <= self.val <= 10_000):
+            raise ValueError(
+                f"data.qm9 needs 1..110000 train and 1..10000 val molecules, got "
+                f"train={self.train}, val={self.val}"
+            )
+
+
+@dataclass(frozen=True)
 class DataConfig:
-    """Training and validation data.
+    """Training and validation data: structure files, or a QM9 source.
 
     Attributes:
         train: Labelled structure files (extxyz as written by ``equicat datagen``).
         val: Validation files (split by system from the training ones).
+        qm9: Train on QM9 molecules instead of files (energy labels only; no force loss).
+            A mapping in YAML; set either this or ``train``/``val``.
         batch_size: Structures per training step.
         val_batch_size: Structures per validation forward pass.
     """
 
     train: tuple[str, ...] = ()
     val: tuple[str, ...] = ()
+    qm9: QM9Source | None = None
     batch_size: int = 8
     val_batch_size: int = 16
 
     def __post_init__(self) -> None:
+        if isinstance(self.qm9, dict):
+            _check_keys(self.qm9, QM9Source, "section 'data.qm9'")
+            object.__setattr__(self, "qm9", QM9Source(**self.qm9))
+        elif self.qm9 is not None and not isinstance(self.qm9, QM9Source):
+            raise ValueError(f"data.qm9 must be a mapping or null, got {self.qm9!r}")
+        if self.qm9 is not None and (self.train or self.val):
+            raise ValueError(
+                "data names both files (train/val) and a QM9 source (qm9); set one of them"
+            )
         for name in ("train", "val"):
             value = getattr(self, name)
             paths = (value,) if isinstance(value, (str, os.PathLike)) else value

@@ -1,14 +1,15 @@
-"""Parity plots (predicted against reference) as PNG, with matplotlib's Agg backend."""
+"""Parity plots and learning curves as PNG, with matplotlib's Agg backend."""
 
 from __future__ import annotations
 
+import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Panel", "parity_plot"]
+__all__ = ["Panel", "learning_curve", "parity_plot", "read_log"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def _pyplot():
         import matplotlib
     except ImportError:
         raise ImportError(
-            "parity plots need matplotlib: pip install 'matplotlib>=3.6' (or equicat's "
+            "plots need matplotlib: pip install 'matplotlib>=3.6' (or equicat's "
             "dependencies), or skip the plot"
         ) from None
     matplotlib.use("Agg", force=True)  # files only; never a window
@@ -77,3 +78,76 @@ def parity_plot(path: str | os.PathLike, panels: list[Panel], title: str = "") -
         fig.savefig(fh, format="png", dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+def read_log(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The numeric columns of a trainer's ``log.csv`` (empty cells -> NaN), one array each."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no training log at {str(path)!r}; train first")
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        raise ValueError(f"training log {str(path)!r} has no rows yet")
+    columns: dict[str, np.ndarray] = {}
+    for key in rows[0]:
+        try:
+            columns[key] = np.array([float(r[key]) if r[key] else np.nan for r in rows])
+        except ValueError:
+            continue  # a text column (the time stamp)
+    return columns
+
+
+# (log column, legend label, panel): panel 0 is dimensionless, 1 energy (eV), 2 forces (eV/Å)
+_CURVES = (
+    ("train_loss", "train loss", 0),
+    ("val_loss", "val loss", 0),
+    ("val_energy_mae", "val energy MAE", 1),
+    ("val_force_mae", "val force MAE", 2),
+)
+
+
+def learning_curve(run_dir: str | os.PathLike, path: str | os.PathLike | None = None) -> Path:
+    """Plot ``RUN_DIR/log.csv`` against optimizer step, log y, as a PNG.
+
+    Panels: the training loss (every logged row) and validation loss (dimensionless, in units
+    of the target scale); the validation energy MAE (eV per structure); the validation force
+    MAE (eV/Å), only when the run had force labels.
+
+    Args:
+        run_dir: A training run's ``out_dir``.
+        path: Where to write; ``RUN_DIR/learning_curve.png`` by default.
+
+    Returns:
+        The PNG's path (written atomically).
+    """
+    from equicat.data.dataset import atomic_open
+
+    log = read_log(Path(run_dir) / "log.csv")
+    path = Path(run_dir) / "learning_curve.png" if path is None else Path(path)
+    step = log["step"]
+    # curves with at least one positive value (a log axis shows nothing else)
+    present = [(c, label, k) for c, label, k in _CURVES if c in log and (log[c] > 0).any()]
+    panels = sorted({k for _, _, k in present}) or [0]
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+    ylabels = ("loss (target-scale units)", "energy MAE (eV)", "force MAE (eV/Å)")
+    for ax, k in zip(axes[0], panels, strict=True):
+        for column, label, panel in present:
+            if panel != k:
+                continue
+            y = log[column]
+            keep = np.isfinite(y) & (y > 0)  # log axis: drop empty and zero cells
+            style = "-" if column == "train_loss" else "o-"
+            ax.plot(step[keep], y[keep], style, ms=3, lw=1.2, label=label)
+        ax.set_yscale("log")
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel(ylabels[k])
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"learning curve: {run_dir}", fontsize=9)
+    fig.tight_layout()
+    with atomic_open(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=110)
+    plt.close(fig)
+    return path

@@ -90,7 +90,7 @@ class Normalization:
 def compute_normalization(
     numbers: Sequence[np.ndarray],
     energies: Sequence[float],
-    forces: Sequence[np.ndarray],
+    forces: Sequence[np.ndarray | None],
     references: Mapping[int, float],
 ) -> Normalization:
     """Target statistics of a training set (see :class:`Normalization`).
@@ -98,12 +98,14 @@ def compute_normalization(
     Args:
         numbers: Atomic numbers of each structure.
         energies: Total energies, eV.
-        forces: ``[n_s, 3]`` eV/Å forces of each structure.
+        forces: ``[n_s, 3]`` eV/Å forces of each structure (``None`` for a structure
+            without force labels; with none at all the scale is the energy spread).
         references: Element energies from :func:`fit_element_references`.
     """
     pairs = zip(numbers, energies, strict=True)
     per_atom = np.array([(e - reference_energy(z, references)) / len(z) for z, e in pairs])
-    components = np.concatenate([np.asarray(f, dtype=float).reshape(-1) for f in forces])
+    labelled = [np.asarray(f, dtype=float).reshape(-1) for f in forces if f is not None]
+    components = np.concatenate(labelled) if labelled else np.zeros(0)
     energy_std = float(per_atom.std())
     force_rms = float(np.sqrt(np.mean(components**2))) if components.size else 0.0
     scale = force_rms if force_rms > 1e-6 else energy_std if energy_std > 1e-6 else 1.0

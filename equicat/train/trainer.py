@@ -10,6 +10,9 @@ validates the EMA weights and writes, each atomically:
 - ``train_state.pt``: everything needed to continue (see :mod:`equicat.train.state`);
 - a row of ``log.csv``.
 
+When the schedule ends it also plots ``learning_curve.png`` from ``log.csv``
+(:func:`equicat.train.plots.learning_curve`).
+
 Rerunning with the same ``out_dir`` resumes from ``train_state.pt``. The shuffle of epoch
 ``k`` is ``default_rng([seed, k])``, so a resumed run takes the same batches, and reaches the
 same weights, as an uninterrupted one.
@@ -23,7 +26,7 @@ adds TensorBoard scalars beside ``log.csv`` (:mod:`equicat.train.runlog`).
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -34,16 +37,19 @@ import torch
 from tqdm.auto import tqdm
 
 from equicat.checkpoints import save
-from equicat.data.dataset import Batch, StructureDataset, collate
+from equicat.data.dataset import Batch, collate
 from equicat.models import build
+from equicat.models.heads import energy_only
 from equicat.train.config import TrainConfig, dump_config
 from equicat.train.distributed import all_reduce_sum, barrier, init_distributed, shutdown
 from equicat.train.ema import EMA
 from equicat.train.loss import Metrics, compute_loss
 from equicat.train.optim import make_optimizer, make_scheduler
+from equicat.train.plots import learning_curve
 from equicat.train.precision import autocast, check_amp, make_scaler
 from equicat.train.prepare import Prepared, prepare
 from equicat.train.runlog import LOG_COLUMNS, RunLog
+from equicat.train.sources import load_datasets
 from equicat.train.state import load_state, resume_conflicts, save_state
 
 __all__ = ["Trainer", "train", "resolve_device", "LOG_COLUMNS"]
@@ -54,30 +60,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def _file_record(path: str) -> dict[str, Any]:
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return {"path": str(path), "sha256": digest}
-
-
-def _load_data(config: TrainConfig) -> tuple[StructureDataset, StructureDataset]:
-    """Training and validation sets; refuses validation elements the training set lacks."""
-    if not config.data.train or not config.data.val:
-        raise ValueError(
-            "data.train and data.val must both name files (equicat datagen writes "
-            "train.extxyz and val.extxyz)"
-        )
-    train_set = StructureDataset.from_files(config.data.train)
-    val_set = StructureDataset.from_files(config.data.val)
-    unseen = sorted(set(val_set.elements) - set(train_set.elements))
-    if unseen:
-        raise ValueError(
-            f"validation data hold element(s) Z={unseen} that no training frame has, so "
-            "they get no reference energy; generate more systems or move those frames to "
-            "the training files"
-        )
-    return train_set, val_set
 
 
 class Trainer:
@@ -97,7 +79,9 @@ class Trainer:
         self.dist = init_distributed(self.device)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
-        self.train_set, self.val_set = _load_data(config)
+        self.train_set, self.val_set, self.data_record = load_datasets(config.data)
+        # energy-only data (QM9): conservative models skip -dE/dr and its double backward
+        self.energy_only = not self.train_set.has_forces
         state = self._saved_state()
         if state is not None:
             self.prepared = Prepared.from_dict(state["prepared"])
@@ -180,7 +164,7 @@ class Trainer:
                 collective backward in step.
         """
         self.model.train()
-        with autocast(self.config.amp, self.device):
+        with autocast(self.config.amp, self.device), self._outputs():
             out = self.forward_model(batch.graph)
         out = {k: v.to(self.dtype) for k, v in out.items()}
         terms = compute_loss(out, batch, self.scale, self.config.loss, counts)
@@ -230,6 +214,10 @@ class Trainer:
         counts = all_reduce_sum([weight * len(mine), weight * scored], self.dist, self.device)
         self.train_step(batch, (float(counts[0]), float(counts[1])), weight)
 
+    def _outputs(self) -> contextlib.AbstractContextManager:
+        """Energy-only forward passes for data without force labels, else a no-op."""
+        return energy_only() if self.energy_only else contextlib.nullcontext()
+
     def validate(self) -> dict[str, float]:
         """Errors of the EMA weights on the validation set (see :class:`Metrics`)."""
         self.eval_model.load_state_dict(self.ema.state_dict())
@@ -238,7 +226,7 @@ class Trainer:
         samples = self.val_set.samples[self.dist.rank :: self.dist.world_size]
         for start in range(0, len(samples), bs):
             batch = self._collate(samples[start : start + bs])
-            with torch.no_grad():  # conservative models re-enable grad for their forces
+            with torch.no_grad(), self._outputs():  # conservative forces re-enable grad
                 out = self.eval_model(batch.graph)
             metrics.update(out, batch)
         if self.dist.enabled:
@@ -273,6 +261,8 @@ class Trainer:
         bar.close()
         if self.log is not None:
             self.log.close()
+            if self.step >= self.total_steps:  # the finished run's learning curve
+                learning_curve(self.out)
         barrier(self.dist)
         return self.out / "best.pt"
 
@@ -307,10 +297,12 @@ class Trainer:
         barrier(self.dist)  # files complete before any rank goes on (or stops)
         if not self.dist.is_main:
             return
+        forces = f", forces {val['force_mae']:.4f} eV/Å" if "force_mae" in val else ""
         bar.write(
             f"step {self.step} (epoch {row['epoch']:.2f}): train loss {row['train_loss']:.4g}, "
-            f"val energy {val['energy_mae_per_atom'] * 1e3:.2f} meV/atom, forces "
-            f"{val['force_mae']:.4f} eV/Å ({row['seconds_per_step']:.2f} s/step)"
+            f"val energy {val['energy_mae'] * 1e3:.1f} meV "
+            f"({val['energy_mae_per_atom'] * 1e3:.2f} meV/atom){forces} "
+            f"({row['seconds_per_step']:.2f} s/step)"
         )
 
     def _checkpoint(self, path: Path, metrics: dict[str, Any]) -> None:
@@ -322,10 +314,7 @@ class Trainer:
             metrics=metrics,
             element_references=self.prepared.to_dict()["element_references"],
             normalization=self.prepared.normalization.to_dict(),
-            data={
-                "train": [_file_record(p) for p in self.config.data.train],
-                "val": [_file_record(p) for p in self.config.data.val],
-            },
+            data=self.data_record,
             steps=self.step,
             epochs=self.step / self.steps_per_epoch,
             config=self.config.to_dict(),

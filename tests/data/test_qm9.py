@@ -93,3 +93,29 @@ def test_full_load_and_cache(tmp_path):
     assert cached[-1].info == molecules[-1].info
     split = qm9.qm9_split(len(molecules), seed=0)
     assert len({molecules[i].info["qm9_index"] for i in split.test}) == len(split.test)
+
+
+def test_subset_loader_reads_the_same_molecules_in_the_asked_order():
+    qm9_folder()
+    first = qm9.load_qm9(limit=8)
+    picked = qm9.load_qm9_subset([7, 2, 0])
+    assert [a.info["qm9_index"] for a in picked] == [first[i].info["qm9_index"] for i in (7, 2, 0)]
+    assert np.array_equal(picked[0].positions, first[7].positions)
+    assert picked[1].info["U0"] == first[2].info["U0"]
+    with pytest.raises(ValueError, match="repeated"):
+        qm9.load_qm9_subset([1, 1])
+    with pytest.raises(ValueError, match="outside"):
+        qm9.load_qm9_subset([qm9.QM9_SIZE])
+
+
+def test_subset_indices_come_from_the_standard_split_at_random():
+    split = qm9.qm9_split(seed=3)
+    train, val = qm9.qm9_subset_indices(300, 40, seed=3)
+    assert (len(train), len(val)) == (300, 40)
+    assert np.isin(train, split.train).all() and np.isin(val, split.val).all()
+    # drawn from the whole split, not its front (QM9 is ordered roughly by molecule size)
+    assert train.max() > 100_000 and train.min() < 10_000
+    again, _ = qm9.qm9_subset_indices(300, 40, seed=3)
+    assert np.array_equal(train, again)
+    with pytest.raises(ValueError, match="1..10000 validation"):
+        qm9.qm9_subset_indices(10, 10_001)
