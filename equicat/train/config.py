@@ -213,6 +213,9 @@ class TrainConfig:
             :mod:`equicat.train.precision`.
         tensorboard: Also log to TensorBoard event files in ``out_dir/tensorboard`` (needs
             the optional ``tensorboard`` package).
+        state_every: Steps between saves of ``train_state.pt`` inside an epoch, so a run
+            killed mid-epoch loses at most this many steps (``null``: only at epoch ends,
+            where checkpoints and validation also happen).
     """
 
     model: ModelSpec = field(default_factory=ModelSpec)
@@ -226,10 +229,13 @@ class TrainConfig:
     log_every: int = 50
     amp: Literal["bf16", "fp16"] | None = None
     tensorboard: bool = False
+    state_every: int | None = 200
 
     def __post_init__(self) -> None:
         if self.amp not in (None, "bf16", "fp16"):
             raise ValueError(f"amp must be null, 'bf16' or 'fp16', got {self.amp!r}")
+        if self.state_every is not None and self.state_every < 1:
+            raise ValueError(f"state_every must be >= 1 or null, got {self.state_every}")
         if self.log_every < 1:
             raise ValueError(f"log_every must be >= 1, got {self.log_every}")
         if self.dtype not in ("float32", "float64"):

@@ -27,6 +27,7 @@ STATE_VERSION = 1
 # config entries that may change when a run is resumed (the schedule is re-derived)
 RESUMABLE_CHANGES = (
     "optim.epochs", "optim.max_steps", "device", "out_dir", "log_every", "tensorboard",
+    "state_every",
 )  # fmt: skip
 
 

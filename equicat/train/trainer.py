@@ -10,6 +10,9 @@ validates the EMA weights and writes, each atomically:
 - ``train_state.pt``: everything needed to continue (see :mod:`equicat.train.state`);
 - a row of ``log.csv``.
 
+Inside an epoch ``train_state.pt`` is also written every ``state_every`` steps, so a run
+killed there (even by ``kill -9``) loses at most that many steps.
+
 When the schedule ends it also plots ``learning_curve.png`` from ``log.csv``
 (:func:`equicat.train.plots.learning_curve`).
 
@@ -256,8 +259,11 @@ class Trainer:
             bar.set_postfix(loss=f"{self._sums[0] / self._count:.4g}")
             if self.step % self.steps_per_epoch == 0 or self.step == end:
                 self._end_of_period(bar)
-            elif self.step % self.config.log_every == 0:
+                continue
+            if self.step % self.config.log_every == 0:
                 self._log(self._train_row())
+            if self.config.state_every and self.step % self.config.state_every == 0:
+                self._save_state_only()
         bar.close()
         if self.log is not None:
             self.log.close()
@@ -319,6 +325,12 @@ class Trainer:
             epochs=self.step / self.steps_per_epoch,
             config=self.config.to_dict(),
         )
+
+    def _save_state_only(self) -> None:
+        """Mid-epoch: write ``train_state.pt`` (no validation, no checkpoint files)."""
+        if self.dist.is_main:
+            save_state(self.out / "train_state.pt", self._state())
+        barrier(self.dist)
 
     def _state(self) -> dict[str, Any]:
         return {

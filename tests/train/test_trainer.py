@@ -2,6 +2,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,6 +88,31 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tiny_config, tm
     # finished: a rerun does nothing
     assert train(broken, progress=False) == tmp_path / "broken" / "best.pt"
     assert load_state(tmp_path / "broken" / "train_state.pt")["step"] == 4
+
+
+def test_kill_9_mid_epoch_resumes_from_the_mid_epoch_state(tiny_config, tmp_path):
+    """A real SIGKILL right after the mid-epoch state save at step 3 (5 steps per epoch);
+    rerunning the same command continues from step 3 and reaches the uninterrupted weights."""
+    config = with_optim(tiny_config, max_steps=4, epochs=2)
+    config = dataclasses.replace(config, state_every=3)
+    straight = dataclasses.replace(config, out_dir=str(tmp_path / "straight"))
+    train(straight, progress=False)
+    killed = dataclasses.replace(config, out_dir=str(tmp_path / "killed"))
+    yaml_path = dump_config(killed, tmp_path / "killed.yaml")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "tests.train.crash_run", "3", "train", str(yaml_path),
+           "--no-progress"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    assert load_state(tmp_path / "killed" / "train_state.pt")["step"] == 3
+    assert not (tmp_path / "killed" / "last.pt").exists()  # no epoch ended before the kill
+    assert main(["train", str(yaml_path), "--no-progress"]) == 0
+    a = load(tmp_path / "straight" / "last.pt", use_ema=False)
+    b = load(tmp_path / "killed" / "last.pt", use_ema=False)
+    assert b.metadata["provenance"]["steps"] == 4
+    for key, value in a.state_dict.items():
+        torch.testing.assert_close(b.state_dict[key], value, atol=1e-6, rtol=0)
 
 
 def test_resume_refuses_a_changed_config(tiny_config):
