@@ -26,8 +26,8 @@ def reference_ok() -> None:
 CUTOFFS = {"eqv2-small": 6.0, "eqv2-31M": 12.0, "escn-small": 6.0, "escn-L6-M3-Lay20": 12.0}
 
 
-def _check(model: str, tmp_path, *extra: str) -> None:
-    structures = parity_structures()
+def _check(model: str, tmp_path, *extra: str, max_atoms: int | None = None) -> None:
+    structures = [a for a in parity_structures() if max_atoms is None or len(a) <= max_atoms]
     for atoms in structures:  # precondition: the reference's truncation is well defined
         assert ties_at_cut(atoms, CUTOFFS[model], 20) == 0, atoms.get_chemical_formula()
     out = run_reference(model, structures, tmp_path / model, *extra)
@@ -76,7 +76,9 @@ def test_parity_escn_legacy_config_layout(reference_ok, tmp_path) -> None:
 
 @pytest.mark.slow
 def test_parity_escn_l6_m3_lay20(reference_ok, tmp_path) -> None:
-    _check("escn-L6-M3-Lay20", tmp_path)
+    # the reference needs more than 23 GB on the 102-atom slab (killed by the OOM killer on a
+    # 24 GB machine), so the full-size check skips it
+    _check("escn-L6-M3-Lay20", tmp_path, max_atoms=40)
 
 
 def test_non_periodic_direction_is_respected(reference_ok, tmp_path):
