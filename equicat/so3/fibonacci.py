@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 
 import torch
 from torch import Tensor
@@ -53,7 +54,9 @@ def _pair_geometry(points: Tensor) -> tuple[Tensor, Tensor]:
     """Pair differences ``[n, n, 3]`` and distances ``[n, n]`` (diagonal set to +inf)."""
     diff = points[:, None, :] - points[None, :, :]
     dist = diff.norm(dim=-1)
-    dist = dist + torch.diag(torch.full((len(points),), math.inf, dtype=points.dtype))
+    dist = dist + torch.diag(
+        torch.full((len(points),), math.inf, dtype=points.dtype, device=points.device)
+    )
     return diff, dist
 
 
@@ -157,11 +160,19 @@ def fit_quadrature_weights(points: Tensor, lmax: int) -> Tensor:
         lmax: Largest degree integrated exactly.
 
     Returns:
-        ``[n]`` float64 weights (sum ``4 pi``), steradian.
+        ``[n]`` float64 weights, steradian. They sum to ``4 pi`` when the fit is exact
+        (``n >= (lmax + 1)^2`` points in general position); with fewer points they are
+        only the least-squares fit and may not (a ``UserWarning`` says so).
     """
     pts = points.to(torch.float64)
     y = spherical_harmonics(lmax, pts)  # [n, (lmax+1)^2]
-    b = torch.zeros(y.shape[1], dtype=torch.float64)
+    if len(pts) < y.shape[1]:
+        warnings.warn(
+            f"{len(pts)} points cannot integrate degree {lmax} exactly (that needs at least "
+            f"{y.shape[1]}): the quadrature weights are a least-squares fit",
+            stacklevel=2,
+        )
+    b = torch.zeros(y.shape[1], dtype=torch.float64, device=pts.device)
     b[0] = 4 * math.pi
-    w0 = torch.full((len(pts),), 4 * math.pi / len(pts), dtype=torch.float64)
+    w0 = torch.full((len(pts),), 4 * math.pi / len(pts), dtype=torch.float64, device=pts.device)
     return w0 + torch.linalg.pinv(y.T) @ (b - y.T @ w0)

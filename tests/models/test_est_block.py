@@ -188,11 +188,19 @@ def test_relative_orientation_bias_is_rotation_invariant_and_follows_the_points(
         ("est_top_k", 3, "est_top_k"),
         ("est_spherical_experts", -1, "expert"),
         ("est_points", 0, "est_points"),
+        ("est_head_channels", 0, "est_head_channels"),
+        ("est_expert_channels", 0, "est_expert_channels"),
+        ("est_orientation_degree", -1, "est_orientation_degree"),
     ],
 )
 def test_config_rejects_bad_values_naming_the_field(field, value, match):
     with pytest.raises(ValueError, match=match):
         ESTConfig(**{field: value})
+
+
+def test_config_rejects_lmax_zero():
+    with pytest.raises(ValueError, match="EST needs lmax >= 1"):
+        ESTConfig(lmax=0, mmax=0)
 
 
 def test_with_transform_rejects_another_degree():

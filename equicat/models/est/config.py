@@ -72,3 +72,16 @@ class ESTConfig(EquiformerV2Config):
             raise ValueError(f"est_top_k must be in 0..{num_experts}, got {self.est_top_k}")
         if min(self.est_points, self.est_res_beta, self.est_res_alpha, self.est_heads) < 1:
             raise ValueError("est_points, est_res_beta, est_res_alpha and est_heads must be >= 1")
+        if min(self.est_head_channels, self.est_expert_channels) < 1:
+            raise ValueError(
+                "est_head_channels and est_expert_channels must be >= 1, got "
+                f"{self.est_head_channels} and {self.est_expert_channels}"
+            )
+        if self.est_orientation_degree < 0:
+            raise ValueError(
+                f"est_orientation_degree must be >= 0, got {self.est_orientation_degree}"
+            )
+        if self.lmax < 1:
+            raise ValueError(
+                f"EST needs lmax >= 1 (its steerable experts gate l > 0), got {self.lmax}"
+            )
