@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,30 @@ class RunLog:
                     if math.isfinite(value):
                         self.writer.add_scalar(key, value, int(row["step"]))
             self.writer.flush()
+
+    def drop_rows_after(self, step: int) -> None:
+        """Remove rows logged after ``step`` (a resumed run redoes those steps).
+
+        A run killed between two state saves has logged steps it will take again after
+        resuming from the earlier save; without this the CSV would hold them twice and a
+        learning curve would double back. The file is replaced atomically.
+
+        Args:
+            step: The optimizer step the run resumes from; rows with a larger step go.
+        """
+        if not self.path.exists():
+            return
+        with self.path.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        keep = [r for r in rows if r.get("step") and int(r["step"]) <= step]
+        if len(keep) == len(rows):
+            return
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=LOG_COLUMNS)
+            writer.writeheader()
+            writer.writerows({k: r.get(k, "") for k in LOG_COLUMNS} for r in keep)
+        os.replace(tmp, self.path)
 
     def close(self) -> None:
         """Close the TensorBoard writer (the CSV is closed after every row)."""

@@ -248,6 +248,8 @@ class Trainer:
         end = self.total_steps if stop_at_step is None else min(stop_at_step, self.total_steps)
         main = self.dist.is_main
         self.log = RunLog(self.out, self.config.tensorboard) if main else None  # may refuse
+        if self.log is not None:
+            self.log.drop_rows_after(self.step)  # steps logged after the state being resumed
         if main and self.step == 0 and not (self.out / "config.yaml").exists():
             dump_config(self.config, self.out / "config.yaml")
         bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step",

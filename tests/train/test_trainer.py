@@ -115,6 +115,20 @@ def test_kill_9_mid_epoch_resumes_from_the_mid_epoch_state(tiny_config, tmp_path
         torch.testing.assert_close(b.state_dict[key], value, atol=1e-6, rtol=0)
 
 
+def test_resume_drops_log_rows_of_steps_it_redoes(tiny_config, tmp_path):
+    """A run killed between state saves has logged steps past its last state; resuming redoes
+    them, so their rows must go, or log.csv (and the learning curve) would hold them twice."""
+    config = dataclasses.replace(with_optim(tiny_config, max_steps=4, epochs=2), log_every=1)
+    train(config, stop_at_step=2, progress=False)
+    out = Path(config.out_dir)
+    with (out / "log.csv").open("a", newline="") as fh:  # what the killed process wrote
+        csv.writer(fh).writerow(["3", "0.6", "", "99.0"])
+    train(config, progress=False)
+    steps = [int(r["step"]) for r in log_rows(out)]
+    assert steps == [1, 2, 3, 4]
+    assert float(log_rows(out)[2]["train_loss"]) != 99.0
+
+
 def test_resume_refuses_a_changed_config(tiny_config):
     train(tiny_config, stop_at_step=1, progress=False)
     with pytest.raises(ValueError, match=r"optim.lr: 0.005 -> 0.001"):
