@@ -481,7 +481,7 @@ def write_dataset(
     chunk_size: int = 8,
     progress: bool = True,
     placer: Placer | None = None,
-    placement: str = "simple",
+    placement: str | None = None,
 ) -> dict[str, Path]:
     """Generate an OC-EMT data set into ``out_dir``, resumably.
 
@@ -495,7 +495,8 @@ def write_dataset(
     systems and frames of each split. A rerun with different generation parameters is
     refused (use a fresh ``out_dir``); more systems extend the set; the split settings may
     change between runs (the chunks do not depend on them). ``placer`` places the adsorbates
-    (default :func:`place_adsorbate`) and ``placement`` names it in the manifest.
+    (default :func:`place_adsorbate`) and ``placement`` names it in the manifest
+    (``"custom"`` when a placer is given without a name).
 
     Returns:
         ``{"train": path, "val": path, ["val_ood_ads": ..., ...] "manifest": path}``.
@@ -512,7 +513,7 @@ def write_dataset(
     if not recipe.alloy_fraction:  # data sets made before alloys existed stay resumable
         params.pop("alloy_fraction")
     if placer is not None:
-        params["placement"] = placement
+        params["placement"] = placement or "custom"
     _check_manifest(out / "manifest.json", params)
     if not (out / "manifest.json").is_file():  # before any chunk: a rerun checks settings
         _write_json(out / "manifest.json", params)
@@ -601,7 +602,14 @@ def _check_manifest(path: Path, params: dict) -> None:
         changes = ", ".join(f"{k}: {old.get(k)!r} -> {params.get(k)!r}" for k in diff)
         raise ValueError(
             f"{path.parent} holds an OC-EMT data set made with other settings ({changes}); "
-            "use a fresh --out directory or the original settings."
+            "use a fresh --out directory or the original settings"
+            + (
+                " (data sets made before AdsorbML placement became the default need "
+                "--placement simple)"
+                if "placement" in diff and old.get("placement") is None
+                else ""
+            )
+            + "."
         )
 
 

@@ -180,6 +180,11 @@ def test_write_dataset_splits_by_system_round_trips_and_resumes(tmp_path, monkey
     assert not list(out.rglob("*.tmp"))
     with pytest.raises(ValueError, match="other settings"):
         write_dataset(out, 3, 9, None, SMALL_RECIPE, chunk_size=2, progress=False)
+    # a data set of the simple placement (no "placement" in its manifest) met by the new
+    # default: the message names the flag that continues it
+    with pytest.raises(ValueError, match="need --placement simple"):
+        write_dataset(out, 3, 2, None, SMALL_RECIPE, chunk_size=2, progress=False,
+                      placer=oc_emt.place_adsorbate, placement="adsorbml")  # fmt: skip
 
 
 def test_cli_datagen(tmp_path, capsys):
