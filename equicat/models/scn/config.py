@@ -49,7 +49,11 @@ class SCNConfig:
             stress by strain derivative).
         aggregation: ``"grid"``: the non-linear aggregation of eq. 10 (a 1x1 CNN on the
             sphere grid). ``"sum"``: the paper's "No 1x1 conv" ablation (Tables 1 and 4),
-            where a layer adds the summed messages to the embedding unchanged.
+            where a layer's update is the summed messages themselves, with no grid
+            network (later layers add it to the embedding; the first replaces the
+            embedding unless ``first_layer_residual``, so with ``"sum"`` an atom without
+            neighbours ends with a zero embedding: set ``first_layer_residual=True`` for
+            isolated atoms).
         num_bands: Resolutions of the embedding and the summed messages that the grid
             aggregation sees (section 3.2): 1 (degree ``L``) or 2 (degrees ``L`` and
             ``L - 1``, the 2-band model of Table 1: ``4C`` channels on the grid). Not
