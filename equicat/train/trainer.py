@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -270,7 +271,14 @@ class Trainer:
         if self.log is not None:
             self.log.close()
             if self.step >= self.total_steps:  # the finished run's learning curve
-                learning_curve(self.out)
+                try:
+                    learning_curve(self.out)
+                except Exception as exc:  # noqa: BLE001 - a plot must not fail a finished run
+                    warnings.warn(
+                        f"training finished, but learning_curve.png was not drawn ({exc}); "
+                        f"retry with 'equicat train --plot {self.out}'",
+                        stacklevel=2,
+                    )
         barrier(self.dist)
         return self.out / "best.pt"
 
