@@ -14,7 +14,7 @@ _FILES = Path(__file__).parent / "files"
 SHIPPED: dict[str, str] = {
     "oc-emt-eqv2-s": "oc_emt_eqv2_s.pt",
     "eqv2-s-ocemt": "oc_emt_eqv2_s.pt",
-    # same architecture, trained on 10x the data (800 systems, alloys, OC20-style OOD splits);
+    # same architecture, trained on 10x the systems (800, alloys, OC20-style OOD splits);
     # not yet the default: the AdsorbML tables in the README were measured with the one above
     "oc-emt-eqv2-s-800": "oc_emt_eqv2_s_800.pt",
 }
