@@ -60,7 +60,7 @@ def test_reaches_and_holds_temperature(config, fixed, error_table):
     error_table.append(f"|<T> - T0| K ({config.ensemble})", abs(mean - 400.0), 4 * stderr)
     # a wrong count of degrees of freedom would bias the mean by 3/93 (12 K) or 12/39 (120 K)
     assert abs(mean - 400.0) < 4 * stderr
-    assert abs(mean - 400.0) < 10.0
+    assert abs(mean - 400.0) < 5.0  # the bar; seeded runs measured 1.6-2.7 K
     # canonical kinetic energy: Gamma(N_f / 2), so std(T) / T = sqrt(2 / N_f)
     dof = 3 * 9 if fixed else 3 * 32 - 3
     rel = second.std(axis=0).mean() / 400.0
