@@ -22,17 +22,9 @@ import argparse
 
 import ase.io
 import numpy as np
-from ase.constraints import FixAtoms
 
 from equicat import checkpoints
-
-
-def _free(atoms) -> np.ndarray:
-    mask = np.ones(len(atoms), bool)
-    for c in atoms.constraints:
-        if isinstance(c, FixAtoms):
-            mask[c.get_indices()] = False
-    return mask
+from equicat.relax.metrics import free_mask
 
 
 def main() -> None:
@@ -52,7 +44,9 @@ def main() -> None:
         e = np.array([a.get_potential_energy() for a in frames])
         e_refs = np.array([refs[a.numbers].sum() for a in frames])
         e_mean = np.array([mean_per_atom * len(a) for a in frames])
-        forces = np.concatenate([a.get_forces(apply_constraint=False)[_free(a)] for a in frames])
+        forces = np.concatenate(
+            [a.get_forces(apply_constraint=False)[free_mask(a)] for a in frames]
+        )
         print(
             f"| {path} | {len(frames)} | {np.abs(e - e_refs).mean():.3f} | "
             f"{np.abs(e - e_mean).mean():.3f} | {np.abs(forces).mean():.4f} |"
