@@ -600,16 +600,15 @@ def _check_manifest(path: Path, params: dict) -> None:
     diff = sorted(k for k in keys if old.get(k) != params.get(k))
     if diff:
         changes = ", ".join(f"{k}: {old.get(k)!r} -> {params.get(k)!r}" for k in diff)
-        raise ValueError(
-            f"{path.parent} holds an OC-EMT data set made with other settings ({changes}); "
-            "use a fresh --out directory or the original settings"
-            + (
+        hint = ""
+        if "placement" in diff and old.get("placement") is None:
+            hint = (
                 " (data sets made before AdsorbML placement became the default need "
                 "--placement simple)"
-                if "placement" in diff and old.get("placement") is None
-                else ""
             )
-            + "."
+        raise ValueError(
+            f"{path.parent} holds an OC-EMT data set made with other settings ({changes}); "
+            f"use a fresh --out directory or the original settings{hint}."
         )
 
 
